@@ -1,0 +1,28 @@
+# The course in three commands. Each one sets up what is missing first (see scripts/setup.sh).
+#   make course   run every notebook in order (tiny preset, headless) into build/ and print a summary
+#   make test     the whole test suite, notebooks included
+#   make lab      JupyterLab on notebooks/
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PRESET ?= tiny
+
+.PHONY: setup course test lab clean
+
+$(STAMP): pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh $(VENV)
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+course: $(STAMP)
+	$(PY) -m omni_lib.course --preset $(PRESET)
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest omni_lib tests notebooks --nbmake -p no:cacheprovider $(PYTEST_ARGS)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean:
+	rm -rf build
