@@ -169,9 +169,12 @@ def decoder_noise(model: SNAC, enabled: bool):
 class Codec:
     """A SNAC model plus the config: audio <-> ``[7, F]`` frames.
 
-        >>> codec = Codec(load_snac(random_init=True))            # doctest: +SKIP
-        >>> frames = codec.encode(0.1 * torch.randn(5000), 24000)  # doctest: +SKIP
-        >>> frames.shape, codec.decode(frames).shape             # doctest: +SKIP
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")                # the random-weights warning
+        ...     codec = Codec(load_snac(random_init=True))
+        >>> frames = codec.encode(0.1 * torch.randn(5000), 24000)
+        >>> frames.shape, codec.decode(frames).shape
         (torch.Size([7, 3]), torch.Size([6144]))
     """
 
@@ -228,7 +231,9 @@ def calibrate_codebooks(codec: "Codec", waves, *, sample_rate: int, seed: int = 
     the residual exactly as the quantiser sees it, so codes follow the speech. The decoder stays
     random: the audio is still noise. For offline demos and tests only; the real SNAC needs none.
 
-        >>> codec = calibrate_codebooks(Codec.load(random_init=True), [speech], sample_rate=16000)  # doctest: +SKIP
+    Example (``speech``: a list of 16 kHz arrays)::
+
+        codec = calibrate_codebooks(Codec.load(random_init=True), speech, sample_rate=16000)
     """
     model, n = codec.model, codec.cfg.samples_per_frame
     g = torch.Generator().manual_seed(seed)
@@ -313,9 +318,11 @@ class StreamingDecoder:
     ``latency_frames = right_context`` frames x 85.33 ms = 256 ms by default (:attr:`latency_ms`),
     on top of generating the chunk itself. Left context costs compute only.
 
-        >>> stream = StreamingDecoder(codec, chunk_frames=4)     # doctest: +SKIP
-        >>> chunks = stream.push(frames[:, :6]) + stream.push(frames[:, 6:]) + [stream.flush()]  # doctest: +SKIP
-        >>> torch.cat(chunks).shape == (frames.shape[1] * 2048,)  # doctest: +SKIP
+    Example (``codec`` a :class:`Codec`, ``frames`` a ``[7, F]`` tensor)::
+
+        stream = StreamingDecoder(codec, chunk_frames=4)
+        chunks = stream.push(frames[:, :6]) + stream.push(frames[:, 6:]) + [stream.flush()]
+        torch.cat(chunks).shape == (frames.shape[1] * 2048,)     # True, and equal to codec.decode(frames)
         True
 
     ``reference_mode=True`` mimics the released code instead (spec §7): every chunk of

@@ -6,7 +6,9 @@ one line per picture::
     >>> from omni_lib.config import OmniConfig
     >>> from omni_lib.tokens import build_input
     >>> cfg = OmniConfig.from_preset("tiny")
-    >>> fig = plot_id_grid(build_input("ASR", cfg, n_audio=4), cfg)   # doctest: +SKIP
+    >>> fig = plot_id_grid(build_input("ASR", cfg, n_audio=4), cfg)
+    >>> fig.axes[0].get_yticklabels()[-1].get_text()
+    'text'
 """
 
 from __future__ import annotations
