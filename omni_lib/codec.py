@@ -20,6 +20,7 @@ from snac.layers import NoiseBlock, ResidualUnit, Snake1d
 
 from omni_lib.audio import to_model_audio
 from omni_lib.config import OmniConfig
+from omni_lib.hub import hub_file
 from omni_lib.tokens import check_range
 
 # The config.json of hubertsiuzdak/snac_24khz (spec §5): no attention, so the decoder is all convs.
@@ -71,15 +72,8 @@ def _download(repo_id: str, cfg: OmniConfig) -> tuple[str, str]:
     if repo_id.startswith((".", "/", "~")) or repo_id.count("/") != 1:      # a path that isn't there
         raise FileNotFoundError(f"SNAC source {repo_id!r} is neither a local directory nor a hub id like "
                                 f"{cfg.snac_model!r}")
-    from huggingface_hub import hf_hub_download
-
-    try:
-        return tuple(hf_hub_download(repo_id, f) for f in ("config.json", "pytorch_model.bin"))
-    except Exception as e:   # offline, 404, proxy...: all end in the same advice
-        raise FileNotFoundError(
-            f"could not get the SNAC codec {repo_id!r} from the Hugging Face hub ({type(e).__name__}). "
-            f"Download it once where there is internet:\n  huggingface-cli download {repo_id} --local-dir DIR\n"
-            f"and pass the directory (load_snac('DIR')), or pass random_init=True for tests and demos.") from e
+    how = "Or pass random_init=True for tests and demos (the audio is then noise)."
+    return tuple(hub_file(repo_id, f, what="the SNAC codec", how=how) for f in ("config.json", "pytorch_model.bin"))
 
 
 def check_model(model: SNAC, cfg: OmniConfig) -> None:

