@@ -77,7 +77,7 @@ class OmniConfig:
             raise ValueError(f"n_head={self.n_head} must be a multiple of n_query_groups={self.n_query_groups}")
         if self.n_text_specials < 5 or self.n_audio_specials < 5:
             raise ValueError("need at least 5 text specials and 5 audio specials (spec §1)")
-        if self.text_special_start <= 256:
+        if self.text_special_start <= 0:
             raise ValueError(f"text_vocab_size={self.text_vocab_size} leaves no room for text tokens")
 
     # ------------------------------------------------------------------ presets
