@@ -251,6 +251,7 @@ class OmniModel(nn.Module):
 
         The LM's blocks and text embedding rows are kept; the table (and head) gain the 64 text
         specials and the 7 × 4,160 audio rows, initialised like the existing rows; the adapter is new.
+        A model object passed in is reused, not copied: its decoder becomes the backbone.
         """
         from omni_lib.checkpoint import omni_from_text_lm
 

@@ -290,8 +290,10 @@ def _read_ctranslate2(src):
             pos += fh.readinto(memoryview(buf)[pos:])
     v = _parse_model_bin(buf, where := " + ".join(map(str, files)))
     try:
-        layers = [len({k.split("/")[1] for k in v if re.match(rf"{side}/layer_\d+/", k)}) for side in ("encoder", "decoder")]
-        (width, n_mels, _), (vocab_size, _) = v["encoder/conv1/weight"].shape, v["decoder/embeddings/weight"].shape
+        layers = [len({k.split("/")[1] for k in v if re.match(rf"{side}/layer_\d+/", k)})
+                  for side in ("encoder", "decoder")]
+        width, n_mels, _ = v["encoder/conv1/weight"].shape
+        vocab_size = len(v["decoder/embeddings/weight"])
         dims = ModelDimensions(
             n_mels=n_mels, n_audio_ctx=len(v["encoder/position_encodings/encodings"]), n_audio_state=width,
             n_audio_head=int(v["encoder/num_heads"]), n_audio_layer=layers[0], n_vocab=vocab_size,
@@ -330,9 +332,11 @@ def _read_ctranslate2(src):
         sd[key] = t
     with torch.device("meta"):                   # the expected keys and shapes, without allocating
         d = dims                                 # (Whisper() itself makes a sparse buffer: not on meta)
-        halves = {"encoder": AudioEncoder(d.n_mels, d.n_audio_ctx, d.n_audio_state, d.n_audio_head, d.n_audio_layer),
+        halves = {"encoder": AudioEncoder(d.n_mels, d.n_audio_ctx, d.n_audio_state, d.n_audio_head,
+                                          d.n_audio_layer),
                   "decoder": TextDecoder(d.n_vocab, d.n_text_ctx, d.n_text_state, d.n_text_head, d.n_text_layer)}
         expected = {f"{h}.{k}": t.shape for h, m in halves.items() for k, t in m.state_dict().items()}
-    if wrong := sorted(set(expected) ^ set(sd)) + [k for k in expected if k in sd and sd[k].shape != expected[k]]:
+    wrong = sorted(set(expected) ^ set(sd)) + [k for k in expected if k in sd and sd[k].shape != expected[k]]
+    if wrong:
         raise ValueError(f"{where}: these weights do not map onto openai-whisper's {dims}: {wrong[:8]}")
     return dims, sd, heads

@@ -29,7 +29,7 @@ fi
 pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@" 2> >(grep -v "^WARNING: Location" >&2); }
 echo "setup: installing $TORCH_SPEC and the course package (a few minutes the first time)"
 pip install "$TORCH_SPEC"
-pip install -e ".[course,eval,dev]"
+pip install -e ".[course,eval,dev,offline]"
 "$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 >/dev/null
 "$VENV/bin/python" - <<'PY'
 import torch, transformers, snac
