@@ -26,8 +26,13 @@ def release_config(cfg) -> dict:
     }
 
 
-def release_state_dict(cfg, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random fp32 tensors under the release's exact keys (spec §4)."""
+def release_state_dict(cfg, seed: int = 0, emb_std: float = 0.5) -> dict[str, torch.Tensor]:
+    """Random fp32 tensors under the release's exact keys (spec §4).
+
+    ``emb_std`` sets the scale of the (tied) table and so of the logits: 0.5 spreads the logits of
+    small test models; 0.02 (Qwen2's initializer range) keeps 24 full-width layers at realistic
+    logit sizes, where fp32 rounding stays far below the tests' 1e-4.
+    """
     g = torch.Generator().manual_seed(seed)
     d, V = cfg.n_embd, cfg.padded_vocab_size
     qkv = (cfg.n_head + 2 * cfg.n_query_groups) * cfg.head_size
@@ -38,7 +43,7 @@ def release_state_dict(cfg, seed: int = 0) -> dict[str, torch.Tensor]:
     def norm():
         return 1.0 + 0.1 * torch.randn(d, generator=g)
 
-    sd = {"transformer.wte.weight": w(V, d, std=0.5), "lm_head.weight": w(V, d, std=0.5),
+    sd = {"transformer.wte.weight": w(V, d, std=emb_std), "lm_head.weight": w(V, d, std=emb_std),
           "transformer.ln_f.weight": norm(),
           "whisper_adapter.fc_1.weight": w(cfg.intermediate_size, cfg.whisper_dim, std=0.05),
           "whisper_adapter.fc_2.weight": w(cfg.intermediate_size, cfg.whisper_dim, std=0.05),
@@ -54,11 +59,11 @@ def release_state_dict(cfg, seed: int = 0) -> dict[str, torch.Tensor]:
     return sd
 
 
-def write_release(directory: Path, cfg, seed: int = 0) -> dict[str, torch.Tensor]:
+def write_release(directory: Path, cfg, seed: int = 0, emb_std: float = 0.5) -> dict[str, torch.Tensor]:
     """Write ``lit_model.pth`` + ``model_config.yaml`` like the release; return the state dict."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    sd = release_state_dict(cfg, seed)
+    sd = release_state_dict(cfg, seed, emb_std)
     torch.save(sd, directory / "lit_model.pth")
     (directory / "model_config.yaml").write_text(yaml.safe_dump(release_config(cfg)))
     return sd

@@ -74,11 +74,13 @@ def test_batch_equals_one_by_one_and_cache(base, speech, tmp_path, monkeypatch):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_long_audio_is_cut_with_a_warning(base):
-    enc = WhisperEncoder(base.encoder, window_s=4)
-    with pytest.warns(UserWarning, match="only its first 4 s are heard"):
-        _, lengths = enc.encode([np.random.default_rng(0).normal(0, 0.1, 16_000 * 5).astype(np.float32)], 16_000)
-    assert int(lengths[0]) == 200
+@pytest.mark.parametrize("window", [4, 30])
+def test_long_audio_is_cut_with_a_warning(base, window):
+    enc = WhisperEncoder(base.encoder, window_s=window)
+    noise = np.random.default_rng(0).normal(0, 0.1, 16_000 * (window + 1)).astype(np.float32)
+    with pytest.warns(UserWarning, match=f"only its first {window} s are heard"):
+        _, lengths = enc.encode([noise], 16_000)
+    assert int(lengths[0]) == 50 * window
 
 
 def test_any_input_audio_and_bad_input(base, speech):
