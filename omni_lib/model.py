@@ -135,16 +135,22 @@ class OmniModel(nn.Module):
             x = torch.cat([audio_rows, x[:, self.cfg.n_audio_layers:]], dim=1)
         return x.sum(dim=1) / x.shape[1]                               # the 8-row mean, no scaling
 
-    def forward(self, ids: torch.Tensor, audio_features: torch.Tensor | None = None,
-                audio_lengths: torch.Tensor | None = None, *, past_key_values=None, use_cache: bool = False,
-                attention_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
-                last_only: bool = False) -> OmniOutput:
-        """Logits for ``ids`` ``[B, 8, T]`` (or ``[8, T]``); ``last_only`` computes the head for the last position only."""
-        if ids.dim() == 2:
-            ids = ids[None]
-        if ids.dim() != 3 or ids.shape[1] != self.tokens.n_rows:
-            raise ValueError(f"ids must be [B, {self.tokens.n_rows}, T], got {tuple(ids.shape)}")
-        x = self.embed(ids, audio_features, audio_lengths)
+    def forward(self, ids: torch.Tensor | None, audio_features: torch.Tensor | None = None,
+                audio_lengths: torch.Tensor | None = None, *, inputs_embeds: torch.Tensor | None = None,
+                past_key_values=None, use_cache: bool = False, attention_mask: torch.Tensor | None = None,
+                position_ids: torch.Tensor | None = None, last_only: bool = False) -> OmniOutput:
+        """Logits for ``ids`` ``[B, 8, T]`` (or ``[8, T]``), or for ready ``inputs_embeds [B, T, d]``.
+
+        ``last_only`` computes the head for the last position only (decoding needs no more).
+        """
+        if inputs_embeds is not None:
+            x = inputs_embeds
+        else:
+            if ids.dim() == 2:
+                ids = ids[None]
+            if ids.dim() != 3 or ids.shape[1] != self.tokens.n_rows:
+                raise ValueError(f"ids must be [B, {self.tokens.n_rows}, T], got {tuple(ids.shape)}")
+            x = self.embed(ids, audio_features, audio_lengths)
         bb_past, tts_past = past_key_values if self.tts_adapter is not None and past_key_values else (past_key_values, None)
         out = self.backbone(inputs_embeds=x, attention_mask=attention_mask, position_ids=position_ids,
                             past_key_values=bb_past, use_cache=use_cache)

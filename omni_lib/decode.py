@@ -1,0 +1,249 @@
+"""Talking while thinking: one decoding loop for every task, batch-parallel, batched, streamed (spec §7).
+
+Each step the model emits 8 tokens: one per audio layer (raw values 0..4159 from that layer's
+slice of the head) and one text token. Every token is fed back in its own row. The rules::
+
+    text end   the first eot is kept and fed back; after it the text row is forced to pad_t
+    stop       speech-out tasks (A1A2, T1A2): when layer 6 samples eoa (not kept)
+               text-out tasks (A1T2, ASR, T1T2): when the text samples eot (not kept)
+    feed-back  text-out tasks feed pad_a to all audio rows
+    bound      prompt + generated steps <= block_size (2,048)
+    step 0     (predicted at the last prompt position) is kept without these checks, as in the reference
+
+Batch-parallel (``batch_parallel=True``, A1A2 only) runs [A1A2, A1T2] as a batch of two: audio
+logits from row 0, text logits from row 1, the text token fed to both rows, ``pad_a`` to row 1's
+audio rows. The audio frames come out of the delayed grid with :func:`omni_lib.delay.undelay`.
+
+    >>> from omni_lib.config import OmniConfig
+    >>> from omni_lib.model import OmniModel
+    >>> cfg = OmniConfig.from_preset("tiny", n_layer=1)
+    >>> out = generate(OmniModel(cfg).eval(), "T1A2", text_ids=[5, 6], max_new_steps=12)
+    >>> out.tokens.shape[0], out.steps <= 12, out.frames.shape[0]
+    (8, True, 7)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import torch
+
+from omni_lib.delay import undelay
+from omni_lib.tokens import SPEECH_IN_TASKS, SPEECH_OUT_TASKS, TEXT_ROW, TokenSpace, build_input
+
+
+# ---------------------------------------------------------------------------------- sampling
+@dataclass
+class SamplingParams:
+    """``temperature`` 0 means greedy (argmax); ``top_k`` / ``top_p`` filter before sampling."""
+    temperature: float = 0.0
+    top_k: int | None = None
+    top_p: float = 1.0
+
+    def __post_init__(self):
+        if self.temperature < 0 or not 0 < self.top_p <= 1 or (self.top_k is not None and self.top_k < 1):
+            raise ValueError(f"bad sampling parameters {self}: need temperature >= 0, 0 < top_p <= 1, top_k >= 1")
+
+
+@dataclass
+class Sampling:
+    """Per-modality sampling. The reference's (temperature 0.9, top-k 1) is greedy, our default."""
+    text: SamplingParams = field(default_factory=SamplingParams)
+    audio: SamplingParams = field(default_factory=SamplingParams)
+    seed: int | None = None
+
+
+def sample(logits: torch.Tensor, p: SamplingParams, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``[..., V]`` logits -> ``[...]`` token ids."""
+    if p.temperature == 0 or p.top_k == 1:
+        return logits.argmax(-1)
+    logits = logits.float() / p.temperature
+    if p.top_k is not None:
+        kth = logits.topk(min(p.top_k, logits.shape[-1]), dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if p.top_p < 1.0:
+        sorted_logits, order = logits.sort(-1, descending=True)
+        drop = sorted_logits.softmax(-1).cumsum(-1) - sorted_logits.softmax(-1) > p.top_p   # keep the first past p
+        logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+    probs = logits.softmax(-1)
+    flat = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator)
+    return flat.reshape(probs.shape[:-1])
+
+
+# ---------------------------------------------------------------------------------- requests
+@dataclass
+class Request:
+    """One prompt: a task plus its speech features (speech in) or text ids (text in)."""
+    task: str
+    audio_features: torch.Tensor | None = None   # [L, D_whisper]
+    text_ids: Sequence[int] = ()
+
+
+@dataclass
+class Generation:
+    """What one request produced."""
+    task: str
+    text_ids: list[int]            # the answer's text tokens (no eot, no pads)
+    frames: torch.Tensor           # [7, F] SNAC codes (raw 0..4095 when the model is sane)
+    tokens: torch.Tensor           # [8, S] every kept step: raw audio values rows 0..6, text ids row 7
+    stop: str                      # "eoa", "eot" or "max_steps"
+
+    @property
+    def steps(self) -> int:
+        return self.tokens.shape[1]
+
+
+@dataclass
+class Step:
+    """One decoding step of one request, as :func:`decode_steps` yields it."""
+    request: int
+    step: int
+    text: int                      # text id fed back (after the pad_t forcing)
+    audio: torch.Tensor            # [7] raw audio values sampled (row 0 of a batch-parallel pair)
+    done: str | None = None        # stop reason once the request has finished (this step not kept)
+
+
+def _prompt(model, req: Request) -> tuple[torch.Tensor, torch.Tensor | None]:
+    cfg = model.cfg
+    if req.task in SPEECH_IN_TASKS:
+        if req.audio_features is None or len(req.audio_features) == 0:
+            raise ValueError(f"task {req.task} takes speech: give audio or audio_features (got none)")
+        return build_input(req.task, cfg, n_audio=len(req.audio_features)), req.audio_features
+    if not len(req.text_ids):
+        raise ValueError(f"task {req.task} takes text: the prompt text_ids is empty")
+    return build_input(req.task, cfg, text_ids=req.text_ids), None
+
+
+# ---------------------------------------------------------------------------------- the loop
+@torch.inference_mode()
+def decode_steps(model, requests: Sequence[Request], *, max_new_steps: int | None = None,
+                 batch_parallel: bool = False, sampling: Sampling | None = None) -> Iterator[Step]:
+    """The one decoding loop: yields a :class:`Step` per live request per step, until all stop.
+
+    Several requests decode as one left-padded batch (each at its own positions, each stopping on
+    its own); ``batch_parallel`` turns a single A1A2 request into the [A1A2, A1T2] pair.
+    """
+    if not (hasattr(model, "embed") and hasattr(model, "cfg") and hasattr(model, "tokens")):
+        raise TypeError(f"decoding needs an OmniModel (one text head and 7 audio heads); got "
+                        f"{type(model).__name__}. A plain text LM gains them with OmniModel.from_text_lm(...) "
+                        f"and training (notebook 04)")
+    ts, cfg = TokenSpace(model.cfg), model.cfg
+    sampling = sampling or Sampling()
+    gen = torch.Generator().manual_seed(sampling.seed) if sampling.seed is not None else None
+    if batch_parallel:
+        if len(requests) != 1 or requests[0].task != "A1A2":
+            raise ValueError("batch_parallel decodes one A1A2 request (speech in, speech out)")
+        r = requests[0]
+        requests_rows = [r, Request("A1T2", r.audio_features)]
+    else:
+        requests_rows = list(requests)
+    if not requests_rows:
+        raise ValueError("no requests to decode")
+    prompts = [_prompt(model, r) for r in requests_rows]
+    longest = max(p.shape[1] for p, _ in prompts)
+    if max_new_steps is None:
+        max_new_steps = cfg.block_size - longest
+    if max_new_steps < 1 or longest + max_new_steps > cfg.block_size:
+        raise ValueError(f"a prompt of {longest} positions plus max_new_steps={max_new_steps} exceeds the "
+                         f"context of {cfg.block_size} (block_size); use at most {cfg.block_size - longest} steps")
+
+    device = next(model.parameters()).device
+    B = len(prompts)
+    # Left-pad every prompt to the longest so that all rows' next position is the same column.
+    embeds, mask = [], torch.zeros(B, longest, dtype=torch.long, device=device)
+    for b, (ids, feats) in enumerate(prompts):
+        f = None if feats is None else feats[None].to(device)
+        e = model.embed(ids[None].to(device), f)[0]                       # (T_b, d)
+        embeds.append(torch.nn.functional.pad(e, (0, 0, longest - len(e), 0)))
+        mask[b, longest - len(e):] = 1
+    x = torch.stack(embeds)                                                # (B, T, d)
+    pos = (mask.cumsum(1) - 1).clamp(min=0)                                # each row counts from 0
+    out = model(None, inputs_embeds=x, attention_mask=mask, position_ids=pos, use_cache=True, last_only=True)
+
+    speaks = torch.tensor([r.task in SPEECH_OUT_TASKS for r in requests_rows], device=device)
+    n_req = 1 if batch_parallel else B
+    text_end = [False] * n_req
+    done: list[str | None] = [None] * n_req
+    pad_audio = torch.tensor([ts.audio_id(ts.pad_a, i) for i in range(cfg.n_audio_layers)], device=device)
+    offsets = ts.audio_offsets().to(device)[:, 0]                          # (7,)
+    for step in range(max_new_steps):
+        audio = sample(out.audio_logits[:, :, -1], sampling.audio, gen)    # (B, 7) raw values
+        text = sample(out.text_logits[:, -1], sampling.text, gen)          # (B,)
+        if batch_parallel:                                                 # audio from row 0, text from row 1
+            audio, text = audio[:1], text[1:]
+        for r in range(n_req):
+            if done[r]:
+                continue
+            t = int(text[r])
+            if step > 0:                                                   # step 0 is kept unchecked (reference)
+                if text_end[r]:
+                    t = ts.pad_t
+                task = requests_rows[r].task
+                if task in SPEECH_OUT_TASKS and int(audio[r, -1]) == ts.eoa:
+                    done[r] = "eoa"
+                elif task not in SPEECH_OUT_TASKS and t == ts.eot:
+                    done[r] = "eot"
+                elif t == ts.eot:
+                    text_end[r] = True
+            text[r] = t
+            yield Step(r, step, t, audio[r].cpu(), done[r])
+        if all(done) or step == max_new_steps - 1:
+            return
+        # feed back: each row its own sampled audio (pad_a for text-out rows), the text token
+        if batch_parallel:
+            audio_ids = torch.stack([audio[0] + offsets, pad_audio])
+            text_ids = text.expand(2)
+        else:
+            audio_ids = torch.where(speaks[:, None], audio + offsets, pad_audio)
+            text_ids = text
+        ids = torch.cat([audio_ids, text_ids[:, None]], dim=1)[:, :, None]  # (B, 8, 1)
+        mask = torch.cat([mask, mask.new_ones(B, 1)], dim=1)
+        pos = pos[:, -1:] + 1
+        out = model(ids, attention_mask=mask, position_ids=pos, past_key_values=out.past_key_values,
+                    use_cache=True, last_only=True)
+
+
+def generate_batch(model, requests: Sequence[Request], **kwargs) -> list[Generation]:
+    """Decode several independent requests at once (for evaluation throughput)."""
+    n = 1 if kwargs.get("batch_parallel") else len(requests)
+    kept: list[list[Step]] = [[] for _ in range(n)]
+    stops = ["max_steps"] * n
+    for s in decode_steps(model, requests, **kwargs):
+        if s.done:
+            stops[s.request] = s.done
+        else:
+            kept[s.request].append(s)
+    return [_collect(model, requests[r].task, kept[r], stops[r]) for r in range(n)]
+
+
+def generate(model, task: str, *, audio=None, sample_rate: int = 16_000, audio_features: torch.Tensor | None = None,
+             text_ids: Sequence[int] | None = None, max_new_steps: int | None = None, batch_parallel: bool = False,
+             sampling: Sampling | None = None) -> Generation:
+    """Answer one prompt: speech (``audio`` array, or precomputed ``audio_features [L, D]``) or text.
+
+    Returns the text ids and the undelayed audio frames ``[7, F]`` (empty for text-out tasks).
+    """
+    if audio is not None:
+        if audio_features is not None:
+            raise ValueError("give audio or audio_features, not both")
+        feats, lengths = model.audio_features([audio], sample_rate)
+        audio_features = feats[0, : int(lengths[0])]
+    req = Request(task, audio_features, tuple(text_ids or ()))
+    return generate_batch(model, [req], max_new_steps=max_new_steps, batch_parallel=batch_parallel,
+                          sampling=sampling)[0]
+
+
+def _collect(model, task: str, steps: list[Step], stop: str) -> Generation:
+    ts, n = TokenSpace(model.cfg), model.cfg.n_audio_layers
+    tokens = torch.zeros(n + 1, len(steps), dtype=torch.long)
+    for j, s in enumerate(steps):
+        tokens[:n, j], tokens[TEXT_ROW, j] = s.audio, s.text
+    text = tokens[TEXT_ROW].tolist()
+    text = text[: text.index(ts.eot)] if ts.eot in text else text
+    text = [t for t in text if t != ts.pad_t]
+    if task in SPEECH_OUT_TASKS and tokens.shape[1] > n:
+        frames = undelay(tokens[:, : tokens.shape[1]], model.cfg)[:n]      # frame f of layer j at step f + j + 1
+    else:
+        frames = torch.zeros(n, 0, dtype=torch.long)
+    return Generation(task, text, frames, tokens, stop)
