@@ -1,0 +1,116 @@
+"""Talk to a model from the command line: the text streams as it is generated, the speech is saved.
+
+    python -m omni_lib.chat --ckpt checkpoint --audio question.wav --out answer.wav   # the release
+    python -m omni_lib.chat --ckpt build/tiny --text "what is two plus three"         # the course's model
+    python -m omni_lib.chat --ckpt checkpoint --audio q.wav --no-batch-parallel       # plain A1A2
+
+``--ckpt`` is a directory holding the released files (``lit_model.pth``, ``model_config.yaml``)
+or one written by ``OmniModel.save_pretrained`` (the course's training saves its tokenizer
+beside it). Speech in uses batch-parallel A1A2 by default; text in uses T1A2. At the end it
+prints where the time went: Whisper, prefill, first audio, steps per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def load_for_chat(ckpt: str):
+    """(model, tokenizer) from a release directory or one of ours."""
+    from omni_lib.model import OmniModel
+    from omni_lib.text import TextTokenizer
+
+    d = Path(ckpt)
+    if (d / "lit_model.pth").exists() or str(ckpt) == "gpt-omni/mini-omni":
+        model = OmniModel.from_mini_omni(ckpt)
+        tok = TextTokenizer.for_config(model.cfg, source=d if (d / "tokenizer.json").is_file() else None)
+    elif (d / "model.safetensors").exists():
+        model = OmniModel.from_pretrained(d, whisper=True)
+        tok_file = d / "text_tokenizer.json"
+        tok = TextTokenizer.load(tok_file, model.cfg) if tok_file.is_file() else TextTokenizer.for_config(model.cfg)
+    else:
+        raise SystemExit(f"{ckpt}: not a model directory (expected lit_model.pth + model_config.yaml, or "
+                         f"model.safetensors + config.json from OmniModel.save_pretrained)")
+    return model, tok
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description="Ask a Mini-Omni model a question, by voice or text.")
+    ap.add_argument("--ckpt", required=True, help="model directory (the release or ours)")
+    q = ap.add_mutually_exclusive_group(required=True)
+    q.add_argument("--audio", help="a spoken question (wav/flac, any rate)")
+    q.add_argument("--text", help="a written question")
+    ap.add_argument("--out", help="where to write the spoken answer (wav, 24 kHz)")
+    ap.add_argument("--no-batch-parallel", action="store_true", help="speech in: plain A1A2 instead of [A1A2, A1T2]")
+    ap.add_argument("--text-only", action="store_true", help="answer in text only (A1T2 / T1T2)")
+    ap.add_argument("--max-steps", type=int, default=None, help="generated steps at most (default: to the context end)")
+    ap.add_argument("--snac", default=None, help="SNAC directory or hub id (default: hubertsiuzdak/snac_24khz)")
+    ap.add_argument("--random-snac", action="store_true", help="offline demo: SNAC with random weights (noise!)")
+    ap.add_argument("--chunk-frames", type=int, default=4, help="frames per streamed audio chunk")
+    args = ap.parse_args(argv)
+
+    import soundfile as sf
+    import torch
+
+    from omni_lib.audio import load_audio
+    from omni_lib.codec import Codec
+    from omni_lib.decode import AudioChunk, Generation, TextPiece, stream
+
+    t0 = time.perf_counter()
+    model, tok = load_for_chat(args.ckpt)
+    codec = Codec.load(args.snac, random_init=args.random_snac, cfg=model.cfg)
+    load_s = time.perf_counter() - t0
+
+    kw, whisper_ms = {}, 0.0
+    if args.audio:
+        wave = load_audio(args.audio, target_rate=16_000)
+        t = time.perf_counter()
+        feats, lengths = model.audio_features([wave], 16_000)
+        whisper_ms = (time.perf_counter() - t) * 1000
+        kw["audio_features"] = feats[0, : int(lengths[0])]
+        task = "A1T2" if args.text_only else "A1A2"
+    else:
+        kw["text_ids"] = tok.encode(args.text)
+        task = "T1T2" if args.text_only else "T1A2"
+    bp = task == "A1A2" and not args.no_batch_parallel
+
+    chunks, first_text, first_audio, result = [], None, None, None
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for item in stream(model, task, codec=codec, tokenizer=tok, chunk_frames=args.chunk_frames,
+                           max_new_steps=args.max_steps, batch_parallel=bp, **kw):
+            if isinstance(item, TextPiece):
+                first_text = first_text if first_text is not None else item.t
+                print(item.text, end="", flush=True)
+            elif isinstance(item, AudioChunk):
+                first_audio = first_audio if first_audio is not None else item.t
+                chunks.append(item.audio)
+            elif isinstance(item, Generation):
+                result = item
+    total = time.perf_counter() - start
+    print()
+    audio = torch.cat(chunks) if chunks else torch.zeros(0)
+    if args.out and len(audio):
+        sf.write(args.out, audio.numpy(), model.cfg.sample_rate)
+    report = {"task": task + (" batch-parallel" if bp else ""), "steps": result.steps, "stop": result.stop,
+              "load_s": load_s, "whisper_ms": whisper_ms,
+              "first_text_ms": None if first_text is None else first_text * 1000,
+              "first_audio_ms": None if first_audio is None else first_audio * 1000,
+              "steps_per_s": result.steps / total if total else 0.0,
+              "audio_s": len(audio) / model.cfg.sample_rate, "out": args.out if len(audio) else None}
+    print(f"[{report['task']}] {report['steps']} steps (stop: {report['stop']}), {report['steps_per_s']:.1f} steps/s "
+          f"(real time needs {model.cfg.frames_per_second:.2f}); load {load_s:.1f} s, Whisper {whisper_ms:.0f} ms, "
+          f"first text {_ms(first_text)}, first audio {_ms(first_audio)} after the start of decoding; "
+          f"{report['audio_s']:.2f} s of speech" + (f" -> {args.out}" if report["out"] else ""), file=sys.stderr)
+    return report
+
+
+def _ms(t):
+    return "-" if t is None else f"{t * 1000:.0f} ms"
+
+
+if __name__ == "__main__":
+    main()
