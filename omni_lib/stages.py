@@ -1,0 +1,136 @@
+"""The training recipe as data: which parameters train, on which tasks, with which LR (spec §8).
+
+"Any Model Can Talk" adds speech to a text LM in three stages, never touching Whisper:
+
+    stage 1  modality alignment   LM frozen; train the adapter and the audio rows   ASR, TTS
+    stage 2  adaption training    adapter frozen; train the LM (text + audio rows)  ASR, A1T2, T1T2
+    stage 3  multimodal tuning    everything but Whisper                            all six tasks
+
+The ``tiny`` preset adds a stage 0 that first teaches a randomly initialised LM the course's
+text domain (T1T2 only): that is the "any model" which then learns to talk.
+
+    >>> s = STAGES["tiny"][1]
+    >>> s.trains, s.tasks
+    (('adapter', 'audio_rows'), {'ASR': 1.0, 'TTS': 1.0})
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+PARTS = ("adapter", "text_rows", "audio_rows", "blocks")   # "rows" = rows of the tied embedding/head table
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    trains: tuple[str, ...]          # which PARTS get gradients
+    tasks: dict                      # task -> sampling weight
+    steps: int                       # optimizer steps
+    lr: float                        # peak LR (cosine to min_lr after warm-up)
+    min_lr: float
+    warmup: int
+    global_batch: int                # examples per optimizer step, over all ranks and accumulation
+    adapter_lr: float | None = None  # a separate peak LR for the adapter (the paper: 1e-3 in stage 1)
+    weight_decay: float = 0.0
+
+
+def _stage(name, trains, tasks, **kw) -> Stage:
+    return Stage(name, tuple(trains), dict(tasks), **kw)
+
+
+ALL_TASKS = {"ASR": 1.0, "TTS": 1.0, "A1T2": 1.0, "T1T2": 1.0, "A1A2": 1.0, "T1A2": 1.0}
+
+STAGES: dict[str, dict[int, Stage]] = {
+    # The paper's setup on 8×A100: global batch 192; stages of ~15k, ~25k, ~55k steps (reported
+    # ranges 10–20k, 20–30k, 50–60k); cosine LR 4e-4 -> 4e-6, the ASR adapter at 1e-3 in stage 1.
+    "mini-omni": {
+        1: _stage("modality alignment", ("adapter", "audio_rows"), {"ASR": 1.0, "TTS": 1.0},
+                  steps=15_000, lr=4e-4, min_lr=4e-6, warmup=500, global_batch=192, adapter_lr=1e-3),
+        2: _stage("adaption training", ("text_rows", "audio_rows", "blocks"), {"ASR": 1.0, "A1T2": 2.0, "T1T2": 1.0},
+                  steps=25_000, lr=4e-4, min_lr=4e-6, warmup=500, global_batch=192),
+        3: _stage("multimodal fine-tuning", PARTS, ALL_TASKS, steps=55_000, lr=4e-4, min_lr=4e-6, warmup=500,
+                  global_batch=192),
+    },
+    # Laptop CPU: minutes per stage on the course corpus (measured numbers in the README).
+    "tiny": {
+        0: _stage("text LM pretraining", ("text_rows", "blocks"), {"T1T2": 1.0},
+                  steps=300, lr=3e-3, min_lr=3e-4, warmup=20, global_batch=32),
+        1: _stage("modality alignment", ("adapter", "audio_rows"), {"ASR": 1.0, "TTS": 1.0},
+                  steps=300, lr=3e-3, min_lr=3e-4, warmup=20, global_batch=16, adapter_lr=3e-3),
+        2: _stage("adaption training", ("text_rows", "audio_rows", "blocks"), {"ASR": 1.0, "A1T2": 2.0, "T1T2": 1.0},
+                  steps=300, lr=2e-3, min_lr=2e-4, warmup=20, global_batch=16),
+        3: _stage("multimodal fine-tuning", PARTS, ALL_TASKS, steps=400, lr=1.5e-3, min_lr=1.5e-4, warmup=20,
+                  global_batch=16),
+    },
+}
+
+
+def get_stage(preset: str, stage: int) -> Stage:
+    if preset not in STAGES:
+        raise KeyError(f"no training recipe for preset {preset!r}; recipes exist for {sorted(STAGES)}")
+    if stage not in STAGES[preset]:
+        raise KeyError(f"preset {preset!r} has stages {sorted(STAGES[preset])}, not {stage}")
+    return STAGES[preset][stage]
+
+
+def apply_stage(model, stage: Stage) -> list[dict]:
+    """Freeze what ``stage`` does not train; return AdamW parameter groups for what it does.
+
+    The tied table holds both text and audio rows: a gradient hook zeroes the rows of the frozen
+    part, and the table gets no weight decay, so frozen rows stay bit-identical.
+    """
+    cfg = model.cfg
+    clear_stage(model)
+    model.requires_grad_(False)
+    table = model.backbone.get_input_embeddings().weight
+    groups = []
+    if "blocks" in stage.trains:
+        blocks = [p for n, p in model.backbone.named_parameters() if p is not table]
+        if model.tts_adapter is not None:
+            blocks += list(model.tts_adapter.parameters())
+        for p in blocks:
+            p.requires_grad_(True)
+        groups.append({"params": blocks, "weight_decay": stage.weight_decay, "name": "blocks"})
+    if "adapter" in stage.trains:
+        params = list(model.adapter.parameters())
+        for p in params:
+            p.requires_grad_(True)
+        groups.append({"params": params, "weight_decay": stage.weight_decay, "name": "adapter",
+                       "lr": stage.adapter_lr or stage.lr})
+    text_rows, audio_rows = "text_rows" in stage.trains, "audio_rows" in stage.trains
+    model.__dict__["_trained_rows"] = (text_rows, audio_rows)
+    if text_rows or audio_rows:
+        table.requires_grad_(True)
+        keep = torch.zeros(table.shape[0], 1, dtype=table.dtype, device=table.device)
+        keep[: cfg.text_vocab_size] = float(text_rows)
+        keep[cfg.text_vocab_size:] = float(audio_rows)
+        if not (text_rows and audio_rows):
+            handle = table.register_hook(lambda g: g * keep)
+            model.__dict__.setdefault("_stage_hooks", []).append(handle)
+        groups.append({"params": [table], "weight_decay": 0.0, "name": "table"})
+    if not model.cfg.tie_word_embeddings and (text_rows or audio_rows):
+        raise NotImplementedError("stages assume the tied head of Mini-Omni (tie_word_embeddings=True)")
+    for g in groups:
+        g.setdefault("lr", stage.lr)
+        g["peak_lr"] = g["lr"]
+    return groups
+
+
+def clear_stage(model) -> None:
+    """Remove the gradient hooks a previous :func:`apply_stage` installed."""
+    for h in model.__dict__.pop("_stage_hooks", []):
+        h.remove()
+    model.__dict__.pop("_trained_rows", None)
+
+
+def trainable_summary(model) -> dict[str, int]:
+    """Trainable parameter counts by part after :func:`apply_stage` (for the notebook's freeze table)."""
+    cfg, table = model.cfg, model.backbone.get_input_embeddings().weight
+    text_rows, audio_rows = model.__dict__.get("_trained_rows", (False, False))
+    return {"adapter": sum(p.numel() for p in model.adapter.parameters() if p.requires_grad),
+            "blocks": sum(p.numel() for p in model.backbone.parameters() if p.requires_grad and p is not table),
+            "text rows": cfg.text_vocab_size * cfg.n_embd * text_rows,
+            "audio rows": (table.shape[0] - cfg.text_vocab_size) * cfg.n_embd * audio_rows}

@@ -1,0 +1,234 @@
+"""Train one stage of "Any Model Can Talk": one process, or many with torchrun + DDP.
+
+    # laptop CPU, the course corpus (stage 0 = the text LM, then the three speech stages)
+    python -m omni_lib.train --preset tiny --stage 0 --out build/tiny
+    python -m omni_lib.train --preset tiny --stage 1 --out build/tiny      # starts from stage 0's weights
+    python -m omni_lib.train --preset tiny --stage 1 --out build/tiny --resume   # after an interruption
+
+    # the paper's setup on 8×A100 (see README "Training at scale" for data and the other stages)
+    torchrun --standalone --nproc_per_node=8 -m omni_lib.train --preset mini-omni --stage 1 \\
+        --data-config data.yaml --out runs/mini-omni
+    # several nodes: torchrun --nnodes=2 --nproc_per_node=8 --rdzv_backend=c10d \\
+    #     --rdzv_endpoint=HOST:29400 --rdzv_id=omni -m omni_lib.train ...
+
+Each stage writes ``OUT/stage<S>/``: ``ckpt.pt`` (model, optimizer, scheduler, RNG, step; written
+atomically every ``--save-every`` steps), ``metrics.jsonl``, ``loss.png`` and, at the end,
+``model/`` (``OmniModel.save_pretrained`` + ``text_tokenizer.json``), which the next stage starts from.
+The examples of step k depend only on (seed, stage, k), so a resumed run sees exactly the batches
+an uninterrupted one would and ends with the same weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import random
+import time
+import zlib
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from omni_lib.batches import Example, collate, loss_terms
+from omni_lib.config import OmniConfig
+from omni_lib.stages import Stage, apply_stage, get_stage
+
+
+# ---------------------------------------------------------------------------------- schedule
+def lr_factor(step: int, stage: Stage) -> float:
+    """Linear warm-up to 1, then cosine down to ``min_lr / lr`` at the last step."""
+    if step < stage.warmup:
+        return (step + 1) / stage.warmup
+    progress = (step - stage.warmup) / max(1, stage.steps - stage.warmup)
+    floor = stage.min_lr / stage.lr
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def step_examples(pools: dict[str, Sequence[Example]], stage: Stage, step: int, seed: int) -> list[Example]:
+    """The ``global_batch`` examples of optimizer step ``step``: a pure function of (seed, stage, step)."""
+    rng = np.random.default_rng([seed, zlib.crc32(stage.name.encode()), step])   # crc32: stable across processes
+    tasks = [t for t in stage.tasks if pools.get(t)]
+    if not tasks:
+        raise ValueError(f"no training data for any task of stage {stage.name!r}: {list(stage.tasks)}")
+    w = np.array([stage.tasks[t] for t in tasks], dtype=float)
+    picks = rng.choice(len(tasks), size=stage.global_batch, p=w / w.sum())
+    return [pools[tasks[k]][int(rng.integers(len(pools[tasks[k]])))] for k in picks]
+
+
+# ---------------------------------------------------------------------------------- checkpoints
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write atomically: a full temporary file, then a rename. A failure leaves the old file intact."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        old = f"; the previous checkpoint {path} is intact" if path.exists() else ""
+        raise OSError(f"could not write checkpoint {path} ({e}){old}. Free disk space and resume with --resume") from e
+
+
+def _identity(cfg: OmniConfig, stage: Stage, seed: int) -> dict:
+    return {"config": cfg.to_dict(), "stage": dataclasses.asdict(stage), "seed": seed}
+
+
+def check_resume(saved: dict, now: dict) -> None:
+    """Refuse to resume a run whose config, stage or seed changed, naming every difference."""
+    diffs = []
+    for part in ("config", "stage"):
+        a, b = saved[part], now[part]
+        diffs += [f"{part}.{k}: checkpoint {a.get(k)!r} vs now {b.get(k)!r}" for k in sorted(set(a) | set(b))
+                  if a.get(k) != b.get(k)]
+    if saved["seed"] != now["seed"]:
+        diffs.append(f"seed: checkpoint {saved['seed']} vs now {now['seed']}")
+    if diffs:
+        raise ValueError("cannot resume: the run's settings changed:\n  " + "\n  ".join(diffs)
+                         + "\nresume with the original settings, or start a new run (another --out)")
+
+
+# ---------------------------------------------------------------------------------- the loop
+@dataclasses.dataclass
+class Run:
+    """Everything one stage needs; ``main`` builds it from the command line, tests build it directly."""
+    model: torch.nn.Module
+    stage: Stage
+    pools: dict[str, Sequence[Example]]
+    out: Path
+    seed: int = 0
+    micro_batch: int = 8
+    save_every: int = 100
+    log_every: int = 10
+    resume: bool = False
+    precision: str = "auto"                       # auto | fp32 | bf16
+    stop_after: int | None = None                 # stop (as if killed) after this many steps: for tests
+    on_step: Callable[[dict], None] | None = None  # live plots in the notebook
+    progress: bool = True
+
+
+def train_stage(run: Run) -> dict:
+    """Train ``run.model`` through ``run.stage``; returns the last metrics. DDP when torchrun started us."""
+    world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
+    model, stage = run.model, run.stage
+    cfg = model.cfg
+    if stage.global_batch % world:
+        raise ValueError(f"global batch {stage.global_batch} is not divisible by {world} processes")
+    device = next(model.parameters()).device
+    groups = apply_stage(model, stage)
+    opt = torch.optim.AdamW(groups, betas=(0.9, 0.95), eps=1e-8)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, stage))
+    trained = model
+    if world > 1:
+        # find_unused_parameters: a batch without speech input leaves the adapter without gradients
+        trained = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
+    run.out.mkdir(parents=True, exist_ok=True)
+    ckpt, metrics_file = run.out / "ckpt.pt", run.out / "metrics.jsonl"
+    ident = _identity(cfg, stage, run.seed)
+    start = 0
+    if run.resume and ckpt.exists():
+        saved = torch.load(ckpt, map_location=device, weights_only=False)   # our own file: optimizer state needs pickle
+        check_resume(saved["identity"], ident)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        sched.load_state_dict(saved["scheduler"])
+        torch.set_rng_state(saved["rng"]["torch"])
+        random.setstate(saved["rng"]["python"])
+        start = saved["step"]
+    elif run.resume:
+        print(f"--resume: no checkpoint in {run.out}; starting stage {stage.name!r} from step 0")
+    elif rank == 0:
+        metrics_file.unlink(missing_ok=True)
+    amp = _autocast(run.precision, device)
+    per_rank = stage.global_batch // world
+    model.train()
+    bar = _progress(run.progress and rank == 0, start, stage.steps, stage.name)
+    last = {}
+    for step in range(start, stage.steps):
+        t0 = time.perf_counter()
+        examples = step_examples(run.pools, stage, step, run.seed)[rank * per_rank:(rank + 1) * per_rank]
+        micro = [examples[i:i + run.micro_batch] for i in range(0, len(examples), run.micro_batch)]
+        totals = {"loss": 0.0, "text": 0.0, "audio": 0.0}
+        for k, mb in enumerate(micro):
+            sync = contextlib.nullcontext() if world == 1 or k == len(micro) - 1 else trained.no_sync()
+            with sync, amp:
+                terms = loss_terms(trained if world == 1 else _DDPView(trained), collate(mb, cfg))
+                # mean over the global batch; DDP averages over ranks, hence the factor `world`
+                loss = terms["loss"].sum() * world / stage.global_batch
+            loss.backward()
+            for key in totals:
+                totals[key] += float(terms[key].detach().sum()) / per_rank
+        grad_norm = float(torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0))
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        last = {"stage": stage.name, "step": step + 1, **totals, "lr": sched.get_last_lr()[0],
+                "grad_norm": grad_norm, "seconds": time.perf_counter() - t0}
+        if rank == 0:
+            with open(metrics_file, "a") as f:
+                f.write(json.dumps(last) + "\n")
+            bar.update(1)
+            bar.set_postfix(loss=f"{last['loss']:.3f}", lr=f"{last['lr']:.2g}")
+            if run.on_step and ((step + 1) % run.log_every == 0 or step + 1 == stage.steps):
+                run.on_step(last)
+        done = step + 1 == stage.steps
+        if rank == 0 and ((step + 1) % run.save_every == 0 or done or step + 1 == run.stop_after):
+            save_checkpoint(ckpt, {"identity": ident, "step": step + 1, "model": model.state_dict(),
+                                   "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                                   "rng": {"torch": torch.get_rng_state(), "python": random.getstate()}})
+        if run.stop_after is not None and step + 1 >= run.stop_after and not done:
+            break
+    bar.close()
+    model.eval()
+    if rank == 0 and last.get("step") == stage.steps:
+        plot_losses(metrics_file, run.out / "loss.png")
+    return last
+
+
+class _DDPView:
+    """Let :func:`loss_terms` call a DDP-wrapped model (forward through DDP, config from the module)."""
+
+    def __init__(self, ddp):
+        self._ddp, self.cfg, self.lm_head = ddp, ddp.module.cfg, ddp.module.lm_head
+
+    def __call__(self, *a, **k):
+        return self._ddp(*a, **k)
+
+    def parameters(self):
+        return self._ddp.module.parameters()
+
+
+def _autocast(precision: str, device: torch.device):
+    if precision == "fp32" or (precision == "auto" and not (device.type == "cuda" and torch.cuda.is_bf16_supported())):
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def _progress(enabled: bool, start: int, total: int, name: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=start, desc=name, disable=not enabled, dynamic_ncols=True)
+
+
+def plot_losses(metrics_file: Path, out_png: Path) -> None:
+    """Loss curves (total, text, audio) of one stage as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in Path(metrics_file).read_text().splitlines()]
+    if not rows:
+        return
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for key in ("loss", "text", "audio"):
+        ax.plot([r["step"] for r in rows], [r[key] for r in rows], label=key, lw=1)
+    ax.set_yscale("log"); ax.set_xlabel("step"); ax.legend(); ax.set_title(rows[-1]["stage"])
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
