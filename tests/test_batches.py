@@ -1,0 +1,116 @@
+"""Training examples: targets carry the delay, masks follow the task, teacher forcing feeds back
+exactly what generation would, and the sliced loss equals cross-entropy on full logits."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from omni_lib.batches import IGNORE, Example, answer_grid, collate, loss_terms, make_example
+from omni_lib.config import OmniConfig
+from omni_lib.decode import generate
+from omni_lib.model import OmniModel, OmniOutput
+from omni_lib.tokens import TokenSpace
+
+CFG = OmniConfig.from_preset("tiny", n_layer=1)
+TS = TokenSpace(CFG)
+G = torch.Generator().manual_seed(0)
+FRAMES = torch.randint(0, 4096, (7, 5), generator=G)
+FEATS = torch.randn(4, CFG.whisper_dim, generator=G)
+
+
+def ex(task):
+    speech_in = task in ("A1A2", "A1T2", "ASR")
+    return Example(task, question=() if speech_in else (11, 12), answer=(20, 21, 22),
+                   frames=FRAMES if task in ("A1A2", "T1A2", "TTS") else None, features=FEATS if speech_in else None)
+
+
+def test_speech_answer_grid_is_delayed():
+    grid = answer_grid(ex("T1A2"), CFG)                      # F = 5 frames -> S = 5 + 8
+    assert grid.shape == (8, 13)
+    assert grid[7].tolist() == [20, 21, 22, TS.eot] + [TS.pad_t] * 9
+    for j in range(7):                                       # layer j: pad_a x (j+1), frames, eoa, pad_a
+        assert grid[j].tolist() == [TS.pad_a] * (j + 1) + FRAMES[j].tolist() + [TS.eoa] + [TS.pad_a] * (6 - j)
+
+
+@pytest.mark.parametrize("task, text, audio", [("ASR", True, False), ("A1T2", True, False), ("T1T2", True, False),
+                                               ("TTS", False, True), ("A1A2", True, True), ("T1A2", True, True)])
+def test_loss_masks_per_task(task, text, audio):
+    ids, targets, mask = make_example(ex(task), CFG)
+    assert ids.shape == targets.shape == mask.shape
+    assert bool(mask[7].any()) == text and bool(mask[:7].any()) == audio
+    assert (targets[mask] != IGNORE).all()
+    if text:                                                  # the answer tokens and the eot, no pad_t
+        assert targets[7][mask[7]].tolist() == [20, 21, 22, TS.eot]
+
+
+def test_tts_prompt_speaks_its_own_text():
+    ids, _, _ = make_example(ex("TTS"), CFG)
+    assert ids[7, 1:4].tolist() == [20, 21, 22]              # input_t, the answer text, eot, answer_t
+
+
+class Teacher(OmniModel):
+    """Predicts the targets of one example, step by step: generation then feeds back what a
+    perfectly trained model would, and that must equal the teacher-forced inputs."""
+
+    def __init__(self, cfg, grid):
+        super().__init__(cfg)
+        self.grid, self.step, self.fed = grid, 0, []
+
+    def forward(self, ids, *a, inputs_embeds=None, **k):
+        if ids is not None:
+            self.fed.append(ids[0, :, -1].clone())
+        s = min(self.step, self.grid.shape[1] - 1)
+        self.step += 1
+        B = 1 if ids is None else ids.shape[0]
+        tl = torch.zeros(B, 1, self.cfg.text_vocab_size)
+        tl[..., self.grid[7, s]] = 1
+        al = torch.zeros(B, 7, 1, self.cfg.audio_vocab_size)
+        for j in range(7):
+            al[:, j, :, self.grid[j, s]] = 1
+        return OmniOutput(tl, al)
+
+
+@pytest.mark.parametrize("task", ["T1A2", "A1A2", "T1T2", "A1T2"])
+def test_teacher_forcing_equals_generation_feed_back(task):
+    e = ex(task)
+    ids, _, _ = make_example(e, CFG)
+    grid = answer_grid(e, CFG)
+    m = Teacher(CFG, grid).eval()
+    kw = dict(audio_features=FEATS) if e.features is not None else dict(text_ids=list(e.question))
+    out = generate(m, task, max_new_steps=40, **kw)
+    P = ids.shape[1] - (grid.shape[1] - 1)
+    fed = torch.stack(m.fed, 1)                               # (8, steps fed back)
+    assert torch.equal(fed, ids[:, P:P + fed.shape[1]])
+    assert fed.shape[1] == grid.shape[1] - 1                  # generation stops exactly at the last target
+    assert out.text_ids == [20, 21, 22]
+    if task in ("T1A2", "A1A2"):
+        assert torch.equal(out.frames, FRAMES)                # the delayed targets undelay to the frames
+
+
+def test_sliced_loss_equals_full_logits_cross_entropy():
+    torch.manual_seed(0)
+    model = OmniModel(CFG).eval()
+    batch = collate([ex(t) for t in ("A1A2", "T1T2", "TTS", "ASR")], CFG)
+    terms = loss_terms(model, batch)
+    with torch.no_grad():
+        out = model(batch["ids"], batch["features"], batch["lengths"])
+    for b in range(4):
+        m, tg = batch["mask"][b], batch["targets"][b]
+        text = F.cross_entropy(out.text_logits[b][m[7]], tg[7][m[7]]) if m[7].any() else torch.tensor(0.0)
+        aud = [F.cross_entropy(out.audio_logits[b, j][m[j]], tg[j][m[j]], reduction="sum") for j in range(7)]
+        n = m[:7].sum()
+        audio = torch.stack(aud).sum() / n if n else torch.tensor(0.0)
+        torch.testing.assert_close(terms["text"][b], text, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(terms["audio"][b], audio, atol=1e-5, rtol=1e-5)
+
+
+def test_collate_pads_and_errors():
+    batch = collate([ex("T1T2"), ex("A1A2")], CFG)
+    assert batch["ids"].shape[0] == 2 and batch["lengths"].tolist() == [0, 4]
+    assert not batch["mask"][0, :, batch["ids"].shape[2] - 1].any()    # padding is never a target
+    with pytest.raises(ValueError, match="has no answer frames"):
+        make_example(Example("T1A2", question=(1,), answer=(2,)), CFG)
+    with pytest.raises(ValueError, match="has no Whisper features"):
+        make_example(Example("ASR", answer=(2,)), CFG)
+    with pytest.raises(ValueError, match="unknown training task"):
+        make_example(Example("S2S"), CFG)

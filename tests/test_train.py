@@ -1,0 +1,149 @@
+"""The training loop: which parameters each stage trains, exact resume, a 2-process gloo DDP run
+equal to one process, atomic checkpoints, refusing a changed config, and a falling loss."""
+
+import os
+import socket
+
+import pytest
+import torch
+
+from omni_lib.batches import Example
+from omni_lib.config import OmniConfig
+from omni_lib.model import OmniModel
+from omni_lib.stages import STAGES, Stage, apply_stage, trainable_summary
+from omni_lib.train import Run, check_resume, save_checkpoint, step_examples, train_stage
+
+CFG = OmniConfig.from_preset("tiny", n_layer=1, n_embd=64, n_head=4, head_size=16, intermediate_size=96,
+                             adapter_intermediate_size=64, text_vocab_size=320)
+
+
+def pools(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    feats = lambda: torch.randn(6, CFG.whisper_dim, generator=g)          # noqa: E731
+    frames = lambda: torch.randint(0, 4096, (7, 4), generator=g)          # noqa: E731
+    text = lambda: torch.randint(0, 200, (3,), generator=g).tolist()      # noqa: E731
+    out = {"ASR": [], "TTS": [], "A1T2": [], "T1T2": [], "A1A2": [], "T1A2": []}
+    for _ in range(6):
+        q, a, f, fr = text(), text(), feats(), frames()
+        out["ASR"].append(Example("ASR", answer=q, features=f))
+        out["TTS"].append(Example("TTS", answer=a, frames=fr))
+        out["A1T2"].append(Example("A1T2", answer=a, features=f))
+        out["T1T2"].append(Example("T1T2", question=q, answer=a))
+        out["A1A2"].append(Example("A1A2", answer=a, frames=fr, features=f))
+        out["T1A2"].append(Example("T1A2", question=q, answer=a, frames=fr))
+    return out
+
+
+def stage(steps=6, batch=4, tasks=None):
+    return Stage("test", ("adapter", "text_rows", "audio_rows", "blocks"), tasks or {"A1A2": 1.0, "T1T2": 1.0, "ASR": 1.0},
+                 steps=steps, lr=3e-3, min_lr=3e-4, warmup=2, global_batch=batch)
+
+
+def fresh_model(seed=0):
+    torch.manual_seed(seed)
+    return OmniModel(CFG)
+
+
+@pytest.mark.parametrize("s", [0, 1, 2, 3])
+def test_each_stage_trains_exactly_its_parts(s, tmp_path):
+    model = fresh_model()
+    st = STAGES["tiny"][s]
+    apply_stage(model, st)
+    summary = trainable_summary(model)
+    assert (summary["adapter"] > 0) == ("adapter" in st.trains)
+    assert (summary["blocks"] > 0) == ("blocks" in st.trains)
+    assert (summary["text rows"] > 0) == ("text_rows" in st.trains)
+    assert (summary["audio rows"] > 0) == ("audio_rows" in st.trains)
+    # one real step: frozen parts, and the frozen half of the tied table, stay bit-identical
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    one = Stage(**{**st.__dict__, "steps": 1, "global_batch": 4, "warmup": 1})
+    train_stage(Run(model, one, pools(), tmp_path, progress=False))
+    heard = any(e.features is not None for e in step_examples(pools(), one, 0, seed=0))
+    after = model.state_dict()
+    table = "backbone.embed_tokens.weight"
+    changed = lambda k, rows=slice(None): not torch.equal(before[k][rows], after[k][rows])  # noqa: E731
+    assert changed("adapter.fc_1.weight") == ("adapter" in st.trains and heard)
+    assert changed("backbone.layers.0.mlp.up_proj.weight") == ("blocks" in st.trains)
+    assert changed(table, slice(0, CFG.text_vocab_size)) == ("text_rows" in st.trains)
+    assert changed(table, slice(CFG.text_vocab_size, None)) == ("audio_rows" in st.trains)
+
+
+def test_killed_and_resumed_equals_uninterrupted(tmp_path):
+    a = fresh_model()
+    train_stage(Run(a, stage(), pools(), tmp_path / "a", progress=False))
+    b = fresh_model()
+    train_stage(Run(b, stage(), pools(), tmp_path / "b", progress=False, save_every=2, stop_after=3))
+    b2 = fresh_model(seed=123)                         # a new process: different init, state comes from disk
+    train_stage(Run(b2, stage(), pools(), tmp_path / "b", progress=False, resume=True))
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b2.state_dict()[k]), k
+    lines = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 6 and (tmp_path / "b" / "loss.png").exists()
+
+
+def test_resume_refuses_a_changed_config(tmp_path):
+    m = fresh_model()
+    train_stage(Run(m, stage(), pools(), tmp_path, progress=False, stop_after=2))
+    with pytest.raises(ValueError, match=r"stage.lr: checkpoint 0.003 vs now 0.001"):
+        train_stage(Run(fresh_model(), Stage(**{**stage().__dict__, "lr": 1e-3}), pools(), tmp_path,
+                        progress=False, resume=True))
+    with pytest.raises(ValueError, match="seed: checkpoint 0 vs now 5"):
+        check_resume({"config": {}, "stage": {}, "seed": 0}, {"config": {}, "stage": {}, "seed": 5})
+
+
+def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, {"step": 1})
+
+    def disk_full(obj, f, *a, **k):
+        with open(f, "wb") as fh:
+            fh.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match="previous checkpoint .* is intact"):
+        save_checkpoint(path, {"step": 2})
+    monkeypatch.undo()
+    assert torch.load(path)["step"] == 1 and not (tmp_path / "ckpt.pt.tmp").exists()
+
+
+def test_loss_falls(tmp_path):
+    import json
+
+    model = fresh_model()
+    st = stage(steps=40, batch=8, tasks={"T1T2": 1.0, "A1A2": 1.0})
+    last = train_stage(Run(model, st, pools(), tmp_path, progress=False))
+    first = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])["loss"]
+    assert last["loss"] < 0.5 * first
+
+
+def _ddp_worker(rank, world, port, out):
+    os.environ.update(WORLD_SIZE=str(world), RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    model = fresh_model()
+    train_stage(Run(model, stage(steps=4, batch=4), pools(), out, progress=False, micro_batch=1))
+    if rank == 0:
+        torch.save(model.state_dict(), out / "final.pt")
+    torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_process_ddp_equals_one_process(tmp_path):
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_ddp_worker, args=(r, 2, port, tmp_path / "ddp")) for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+        assert p.exitcode == 0
+    ddp_state = torch.load(tmp_path / "ddp" / "final.pt")
+    single = fresh_model()
+    train_stage(Run(single, stage(steps=4, batch=4), pools(), tmp_path / "one", progress=False, micro_batch=2))
+    for k, v in single.state_dict().items():
+        torch.testing.assert_close(ddp_state[k], v, atol=1e-5, rtol=1e-4, msg=k)
