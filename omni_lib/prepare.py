@@ -1,0 +1,155 @@
+"""Turn the course corpus into training examples: Whisper features and SNAC codes, each made once.
+
+Example (a few minutes the first time, seconds once cached)::
+
+    data = prepare_course(OmniConfig.from_preset("tiny"))
+    {k: len(v) for k, v in data.pools.items()}
+    # {'ASR': 454, 'A1T2': 454, 'A1A2': 454, 'T1T2': 227, 'T1A2': 227, 'TTS': 227}
+
+Every spoken question gives an ASR, an A1T2 and an A1A2 example (its voice, its features); every
+training item gives T1T2, T1A2 and TTS examples (text in, the assistant's answer out). The
+evaluation sets follow the corpus splits: held-out voices on training items, and held-out items
+(never trained on, in any voice). Features are cached by audio content and codes by answer file,
+under ``cache_dir``, so a second run (or the next stage) starts at once.
+
+Offline there is no real SNAC: the codes then come from the exact architecture with random
+weights whose codebooks are filled from the assistant's own speech
+(:func:`omni_lib.codec.calibrate_codebooks`): informative codes, unintelligible audio.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from omni_lib import DATA_DIR
+from omni_lib.audio import load_audio
+from omni_lib.batches import Example
+from omni_lib.config import OmniConfig
+
+CACHE = Path(__file__).resolve().parents[1] / "build" / "cache"
+
+
+@dataclass
+class CourseData:
+    pools: dict[str, list[Example]]                 # training examples by task
+    evals: dict[str, list[Example]]                 # evaluation sets by name
+    tokenizer: object
+    real_snac: bool
+    stats: dict = field(default_factory=dict)
+
+
+def course_tokenizer(cfg: OmniConfig):
+    """The text tokenizer of a preset; ``tiny`` keeps the Qwen2 tokens of the training texts."""
+    from omni_lib.data import domain
+    from omni_lib.text import TextTokenizer
+
+    corpus = [t for q, a in domain.pairs("train") for t in (q, a)]
+    return TextTokenizer.for_config(cfg, corpus=corpus if cfg.text_tokenizer == "qwen2-compact" else None)
+
+
+def course_codec(cfg: OmniConfig, calibration_audio: list, *, seed: int = 0):
+    """(codec, real): the real SNAC when it can be had, else random weights with calibrated codebooks."""
+    from omni_lib.codec import Codec, calibrate_codebooks
+    from omni_lib.hub import HubUnavailable
+
+    try:
+        return Codec.load(cfg.snac_model, cfg=cfg), True
+    except HubUnavailable:
+        warnings.warn("no real SNAC here: the answers' codes come from a random-weight SNAC with codebooks "
+                      "filled from the assistant's speech. They are informative, but no model trained on them "
+                      "can produce intelligible audio (online, the real SNAC is used)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            codec = Codec.load(random_init=True, seed=seed, cfg=cfg)
+        return calibrate_codebooks(codec, calibration_audio, sample_rate=16_000, seed=seed), False
+
+
+def read_manifest(root: Path) -> list[dict]:
+    path = Path(root) / "assistant.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: the course corpus lives in data/course "
+                                f"(regenerate it with python -m omni_lib.data.synth --small)")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def prepare_course(cfg: OmniConfig, tokenizer=None, *, root: Path | str = DATA_DIR / "course",
+                   cache_dir: Path | str = CACHE, progress: bool = True) -> CourseData:
+    """Examples for every task and split of the course corpus (see the module docstring)."""
+    from tqdm.auto import tqdm
+
+    from omni_lib.encoder import WhisperEncoder
+
+    root, cache_dir = Path(root), Path(cache_dir)
+    tokenizer = tokenizer or course_tokenizer(cfg)
+    rows = read_manifest(root)
+
+    # Whisper features of every spoken question, cached by content (and model, window)
+    tag = f"{Path(str(cfg.whisper_model)).stem}-{cfg.whisper_window_s:g}s"
+    ears = WhisperEncoder.from_config(cfg, cache_dir=cache_dir / f"whisper-{tag}")
+    feats = {}
+    paths = [r["question_audio"] for r in rows]
+    for i in tqdm(range(0, len(paths), 16), desc="Whisper features", disable=not progress):
+        chunk = paths[i:i + 16]
+        f, n = ears.encode([load_audio(root / p, target_rate=16_000) for p in chunk], 16_000)
+        for p, fb, nb in zip(chunk, f, n):
+            feats[p] = fb[: int(nb)].clone()
+
+    # SNAC codes of every answer, once per answer file; a warm cache needs no codec at all
+    answer_paths = sorted({r["answer_audio"] for r in rows})
+    files = lambda kind: {p: cache_dir / f"snac-{kind}" / (p.replace("/", "__") + ".pt") for p in answer_paths}  # noqa: E731
+    from omni_lib.hub import hub_reachable
+
+    # calibrated codebooks depend on the corpus: key their cache by the manifest's content
+    calibrated = "calibrated-" + hashlib.sha1((root / "assistant.jsonl").read_bytes()).hexdigest()[:8]
+    real = all(f.is_file() for f in files("real").values()) or None
+    if real is None and not hub_reachable() and all(f.is_file() for f in files(calibrated).values()):
+        real = False
+    codec = None
+    if real is None:
+        train_answers = sorted({r["answer_audio"] for r in rows if r["split"] == "train"})
+        codec, real = course_codec(cfg, [load_audio(root / a, target_rate=16_000) for a in train_answers])
+    frames = {}
+    for p, cached in tqdm(files("real" if real else calibrated).items(), desc="SNAC codes", disable=not progress):
+        if not cached.is_file():
+            codes = codec.encode(load_audio(root / p, target_rate=16_000), 16_000)
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(codes, cached.with_suffix(".tmp"))
+            cached.with_suffix(".tmp").replace(cached)              # atomic: no half-written cache file
+        frames[p] = torch.load(cached, weights_only=True)
+
+    def ex(task, r, **kw):
+        return Example(task, meta={"id": r["id"], "item": r["item"], "voice": r.get("voice"), "split": r["split"]}, **kw)
+
+    enc = tokenizer.encode
+    pools = {t: [] for t in ("ASR", "A1T2", "A1A2", "T1T2", "T1A2", "TTS")}
+    evals = {"asr/test-voices": [], "asr/test-items": [], "a1t2/test-voices": [], "a1t2/test-items": [],
+             "t1t2/train": [], "t1t2/test-items": [], "codes/train": []}
+    seen_items = set()
+    for r in rows:
+        q, a, fq, fr = enc(r["question"]), enc(r["answer"]), feats[r["question_audio"]], frames[r["answer_audio"]]
+        if r["split"] == "train":
+            pools["ASR"].append(ex("ASR", r, answer=q, features=fq))
+            pools["A1T2"].append(ex("A1T2", r, answer=a, features=fq))
+            pools["A1A2"].append(ex("A1A2", r, answer=a, frames=fr, features=fq))
+            if r["item"] not in seen_items:
+                seen_items.add(r["item"])
+                pools["T1T2"].append(ex("T1T2", r, question=q, answer=a))
+                pools["T1A2"].append(ex("T1A2", r, question=q, answer=a, frames=fr))
+                pools["TTS"].append(ex("TTS", r, answer=a, frames=fr))
+                evals["t1t2/train"].append(ex("T1T2", r, question=q, answer=a))
+                evals["codes/train"].append(ex("T1A2", r, question=q, answer=a, frames=fr))
+        else:
+            split = r["split"]                      # test-voices | test-items
+            evals[f"asr/{split}"].append(ex("ASR", r, answer=q, features=fq))
+            evals[f"a1t2/{split}"].append(ex("A1T2", r, answer=a, features=fq))
+            if split == "test-items" and all(e.meta["item"] != r["item"] for e in evals["t1t2/test-items"]):
+                evals["t1t2/test-items"].append(ex("T1T2", r, question=q, answer=a))
+    stats = {"pools": {k: len(v) for k, v in pools.items()}, "evals": {k: len(v) for k, v in evals.items()},
+             "real_snac": real}
+    return CourseData(pools, evals, tokenizer, real, stats)
