@@ -11,6 +11,8 @@ TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 # Speech synthesis engines, only for regenerating the course's spoken data (data/ ships a copy).
 need_apt=()
 for tool in flite espeak-ng sox; do command -v "$tool" >/dev/null || need_apt+=("$tool"); done
+# festival with the three voices of data/course (omni_lib/data/synth.py: slt is the assistant)
+command -v festival >/dev/null || need_apt+=(festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing Debian packages: ${need_apt[*]}"
