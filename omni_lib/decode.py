@@ -118,11 +118,19 @@ def _prompt(model, req: Request) -> tuple[torch.Tensor, torch.Tensor | None]:
 # ---------------------------------------------------------------------------------- the loop
 @torch.inference_mode()
 def decode_steps(model, requests: Sequence[Request], *, max_new_steps: int | None = None,
-                 batch_parallel: bool = False, sampling: Sampling | None = None) -> Iterator[Step]:
+                 batch_parallel: bool = False, sampling: Sampling | None = None,
+                 fast: bool = True) -> Iterator[Step]:
     """The one decoding loop: yields a :class:`Step` per live request per step, until all stop.
 
     Several requests decode as one left-padded batch (each at its own positions, each stopping on
     its own); ``batch_parallel`` turns a single A1A2 request into the [A1A2, A1T2] pair.
+
+    ``fast`` (default) decodes with a preallocated :class:`~omni_lib.model.KVCache` of which each
+    step attends only the filled slots, and computes only the head columns used: batch-parallel,
+    audio for row 0 and text for row 1; and no text logits at all for a row whose text has ended
+    (it is ``pad_t`` from then on: in a spoken answer, most steps). ``fast=False`` is the plain
+    loop: the backbone's own forward and growing cache, every logit of every row. Both give the
+    same tokens when greedy (up to float rounding); ``python -m omni_lib.bench decode`` times them.
     """
     if not (hasattr(model, "embed") and hasattr(model, "cfg") and hasattr(model, "tokens")):
         raise TypeError(f"decoding needs an OmniModel (one text head and 7 audio heads); got "
@@ -159,19 +167,36 @@ def decode_steps(model, requests: Sequence[Request], *, max_new_steps: int | Non
         mask[b, longest - len(e):] = 1
     x = torch.stack(embeds)                                                # (B, T, d)
     pos = (mask.cumsum(1) - 1).clamp(min=0)                                # each row counts from 0
-    out = model(None, inputs_embeds=x, attention_mask=mask, position_ids=pos, use_cache=True, last_only=True)
-
-    speaks = torch.tensor([r.task in SPEECH_OUT_TASKS for r in requests_rows], device=device)
     n_req = 1 if batch_parallel else B
     text_end = [False] * n_req
     done: list[str | None] = [None] * n_req
+
+    def head_rows() -> dict:
+        """The fast path's ``text_rows`` / ``audio_rows``: only the logits the next step will use."""
+        if not fast:
+            return {}
+        if batch_parallel:                        # audio from row 0; text from row 1 until it has ended
+            return dict(text_rows=[] if text_end[0] else [1], audio_rows=[0])
+        live = [b for b in range(B) if not (text_end[b] or done[b])]
+        return {} if len(live) == B else dict(text_rows=live)
+
+    cache = model.new_kv_cache(B, longest + max_new_steps) if fast and hasattr(model, "new_kv_cache") else None
+    rows = head_rows()
+    out = model(None, inputs_embeds=x, attention_mask=mask, position_ids=pos, past_key_values=cache,
+                use_cache=True, last_only=True, **rows)
+    past = cache if cache is not None else out.past_key_values
+
+    speaks = torch.tensor([r.task in SPEECH_OUT_TASKS for r in requests_rows], device=device)
     pad_audio = torch.tensor([ts.audio_id(ts.pad_a, i) for i in range(cfg.n_audio_layers)], device=device)
     offsets = ts.audio_offsets().to(device)[:, 0]                          # (7,)
     for step in range(max_new_steps):
         audio = sample(out.audio_logits[:, :, -1], sampling.audio, gen)    # (B, 7) raw values
-        text = sample(out.text_logits[:, -1], sampling.text, gen)          # (B,)
-        if batch_parallel:                                                 # audio from row 0, text from row 1
-            audio, text = audio[:1], text[1:]
+        text = sample(out.text_logits[:, -1], sampling.text, gen)          # (B,) or (rows asked,)
+        if "text_rows" in rows and len(text) != B:                         # the rows not asked: pad_t
+            text = torch.full((B,), ts.pad_t, device=device).index_copy_(
+                0, torch.tensor(rows["text_rows"], dtype=torch.long, device=device), text)
+        if batch_parallel:            # audio from row 0, text from row 1 (a model may have computed both rows)
+            audio, text = audio[:1], text[-1:]
         for r in range(n_req):
             if done[r]:
                 continue
@@ -198,10 +223,13 @@ def decode_steps(model, requests: Sequence[Request], *, max_new_steps: int | Non
             audio_ids = torch.where(speaks[:, None], audio + offsets, pad_audio)
             text_ids = text
         ids = torch.cat([audio_ids, text_ids[:, None]], dim=1)[:, :, None]  # (B, 8, 1)
-        mask = torch.cat([mask, mask.new_ones(B, 1)], dim=1)
+        if cache is None:                                                  # the KVCache keeps its own mask
+            mask = torch.cat([mask, mask.new_ones(B, 1)], dim=1)
         pos = pos[:, -1:] + 1
-        out = model(ids, attention_mask=mask, position_ids=pos, past_key_values=out.past_key_values,
-                    use_cache=True, last_only=True)
+        rows = head_rows()
+        out = model(ids, attention_mask=None if cache is not None else mask, position_ids=pos,
+                    past_key_values=past, use_cache=True, last_only=True, **rows)
+        past = cache if cache is not None else out.past_key_values
 
 
 def generate_batch(model, requests: Sequence[Request], **kwargs) -> list[Generation]:

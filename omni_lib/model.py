@@ -10,6 +10,11 @@
 The backbone is any Hugging Face decoder driven with ``inputs_embeds`` (Qwen2 for both presets,
 Llama works too): the paper's "any model can talk" is :meth:`OmniModel.from_text_lm`.
 
+Decoding has a fast path (:class:`KVCache`): a preallocated cache of which each step attends only
+the filled slots, the backbone's Qwen2/Llama-style blocks driven directly (no per-step mask
+building), and the head computed only for the vocabulary slices a row needs (``text_rows`` /
+``audio_rows``). :func:`quantize_int8` swaps the big matrices for int8 ones (speed, not exactness).
+
     >>> from omni_lib.config import OmniConfig
     >>> from omni_lib.tokens import build_input
     >>> cfg = OmniConfig.from_preset("tiny", n_layer=1)
@@ -85,6 +90,154 @@ def qwen2_backbone(cfg: OmniConfig):
         attn_implementation="sdpa"))
 
 
+class KVCache:
+    """Preallocated keys and values for decoding: ``(B, G, max_len, hs)`` per layer, filled left to right.
+
+    Slot ``s`` holds column ``s`` of the (left-padded) batch for every row; ``valid[b, s]`` is
+    False where row ``b`` has padding. A step attends only the ``length`` slots filled so far, not
+    all ``max_len`` (the release attends its whole 2,048-slot cache every step). Made by
+    :meth:`OmniModel.new_kv_cache` and passed as ``past_key_values`` to :meth:`OmniModel.forward`.
+    """
+
+    def __init__(self, n_layer: int, batch: int, n_kv_heads: int, max_len: int, head_size: int,
+                 dtype: torch.dtype, device: torch.device | str = "cpu"):
+        shape = (n_layer, batch, n_kv_heads, max_len, head_size)
+        self.k = torch.zeros(shape, dtype=dtype, device=device)
+        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        self.valid = torch.ones(batch, max_len, dtype=torch.bool, device=device)
+        self.padded = False       # any invalid slot at all? (then every step needs a mask)
+        self.length = 0
+
+    @property
+    def max_len(self) -> int:
+        return self.k.shape[3]
+
+    def nbytes(self) -> int:
+        return 2 * self.k.numel() * self.k.element_size()
+
+    def mask(self, start: int, stop: int) -> torch.Tensor | None:
+        """Boolean ``(B, 1, T, stop)`` mask for queries in slots ``start..stop-1``, or None if all may look."""
+        T = stop - start
+        if T == 1 and not self.padded:
+            return None
+        keys = torch.arange(stop, device=self.valid.device)
+        queries = torch.arange(start, stop, device=self.valid.device)[:, None]
+        m = (keys <= queries)[None] & self.valid[:, None, :stop]          # causal, and no padding
+        m |= (keys == queries)[None]       # a padding slot attends itself: no all-masked rows (NaN)
+        return m[:, None]
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """RoPE, rotate-half convention (as the Hugging Face Qwen2/Llama blocks apply it)."""
+    half = x.shape[-1] // 2
+    return x * cos + torch.cat([-x[..., half:], x[..., :half]], dim=-1) * sin
+
+
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
+            scale: float | None) -> torch.Tensor:
+    """Grouped-query attention: ``q (B, H, T, hs)`` over ``k, v (B, G, S, hs)`` -> ``(B, H, T, hs)``.
+
+    For one query position the ``H / G`` query heads of a group are laid out as that group's
+    "positions", so the G key/value heads are read once and never copied per query head.
+    """
+    B, H, T, hs = q.shape
+    G = k.shape[1]
+    if T == 1:
+        o = nn.functional.scaled_dot_product_attention(q.reshape(B, G, H // G, hs), k, v, attn_mask=mask,
+                                                       scale=scale)
+        return o.reshape(B, H, 1, hs)
+    k, v = k.repeat_interleave(H // G, dim=1), v.repeat_interleave(H // G, dim=1)
+    return nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
+
+
+def fast_path_blocks(backbone: nn.Module) -> bool:
+    """Can :class:`KVCache` drive this backbone? (Qwen2 / Llama layout without sliding windows.)"""
+    layers = getattr(backbone, "layers", None)
+    if layers is None or not all(hasattr(backbone, a) for a in ("norm", "rotary_emb", "config")):
+        return False
+    for layer in layers:
+        attn = getattr(layer, "self_attn", None)
+        if attn is None or not all(hasattr(attn, p) for p in ("q_proj", "k_proj", "v_proj", "o_proj")):
+            return False
+        if getattr(attn, "sliding_window", None) is not None:
+            return False
+        if not all(hasattr(layer, a) for a in ("input_layernorm", "post_attention_layernorm", "mlp")):
+            return False
+    return True
+
+
+class Int8Linear(nn.Module):
+    """A frozen ``nn.Linear`` with int8 weights: 4x fewer bytes to read per matrix-vector product.
+
+    Weights are quantised per output row (symmetric, scale = max |w| / 127); the input is
+    quantised on the fly per call, per tensor (PyTorch's fbgemm "dynamic" int8 kernel, x86), and
+    the output is float32. Inputs get 8 bits on CPUs with VNNI (int32 accumulation), 7 elsewhere
+    (fbgemm's ``reduce_range``, against int16 overflow). ``row_splits`` packs row ranges
+    separately so that :meth:`forward_rows` can compute one range alone (the head's text and
+    audio slices). Inference only: no gradients, no saving.
+    """
+
+    def __init__(self, linear: nn.Linear, row_splits: list[tuple[int, int]] | None = None):
+        import warnings
+
+        super().__init__()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        splits = row_splits or [(0, self.out_features)]
+        if splits[0][0] != 0 or splits[-1][1] != self.out_features or any(
+                a[1] != b[0] for a, b in zip(splits, splits[1:])):
+            raise ValueError(f"row_splits {splits} must cover 0..{self.out_features} in order")
+        w = linear.weight.detach().float()
+        bias = None if linear.bias is None else linear.bias.detach().float()
+        self._packs = {}
+        self.weight_bytes = 0
+        with warnings.catch_warnings():           # torch marks its quantised tensors as deprecated
+            warnings.simplefilter("ignore")
+            for a, b in splits:
+                scale = (w[a:b].abs().amax(1) / 127).clamp(min=1e-12).double()
+                q = torch.quantize_per_channel(w[a:b], scale, torch.zeros(b - a, dtype=torch.long), 0, torch.qint8)
+                self._packs[(a, b)] = torch.ops.quantized.linear_prepack(q, None if bias is None else bias[a:b])
+                self.weight_bytes += (b - a) * (self.in_features + 8)            # int8 rows + fp64 scales
+        self.splits = splits
+        vnni = getattr(torch.cpu, "_is_vnni_supported", lambda: False)()
+        self.reduce_range = not vnni
+
+    def forward_rows(self, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        if (start, stop) == (0, self.out_features) and len(self.splits) > 1:
+            return torch.cat([self.forward_rows(x, a, b) for a, b in self.splits], dim=-1)
+        if (start, stop) not in self._packs:
+            raise ValueError(f"rows {start}..{stop} were not packed; packed: {self.splits}")
+        return torch.ops.quantized.linear_dynamic(x.float(), self._packs[(start, stop)], self.reduce_range)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_rows(x, 0, self.out_features)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, splits={self.splits}"
+
+
+@torch.no_grad()
+def quantize_int8(model: "OmniModel") -> "OmniModel":
+    """Replace every linear layer of the backbone's blocks, and the head, by :class:`Int8Linear` (in place).
+
+    The head gets its own int8 copy packed as [text | audio] slices (the embedding table stays
+    as it is, for the lookups); the adapter and norms are untouched. About 4x fewer weight
+    bytes per decoding step. The price is precision: the inputs of every matrix are rounded to
+    8 bits, so logits move (measure with ``python -m omni_lib.bench decode --dtype int8``) and
+    greedy tokens can differ from float32 where two logits are close. For inference on x86
+    CPUs; not for training or saving.
+    """
+    if model.tts_adapter is not None:
+        raise ValueError("quantize_int8 does not cover the TTS adapter")
+    for layer in model.backbone.layers:
+        for parent in (getattr(layer, "self_attn", None), getattr(layer, "mlp", None)):
+            for name, child in list((parent.named_children() if parent is not None else [])):
+                if isinstance(child, nn.Linear):
+                    setattr(parent, name, Int8Linear(child))
+    cfg = model.cfg
+    model.lm_head = Int8Linear(model.lm_head, [(0, cfg.text_vocab_size), (cfg.audio_start, cfg.padded_vocab_size)])
+    return model.eval().requires_grad_(False)
+
+
 class OmniModel(nn.Module):
     """Mini-Omni's language model: shared 8-row embedding, adapter splice, backbone, sliced head.
 
@@ -138,10 +291,16 @@ class OmniModel(nn.Module):
     def forward(self, ids: torch.Tensor | None, audio_features: torch.Tensor | None = None,
                 audio_lengths: torch.Tensor | None = None, *, inputs_embeds: torch.Tensor | None = None,
                 past_key_values=None, use_cache: bool = False, attention_mask: torch.Tensor | None = None,
-                position_ids: torch.Tensor | None = None, last_only: bool = False) -> OmniOutput:
+                position_ids: torch.Tensor | None = None, last_only: bool = False,
+                text_rows: list[int] | None = None, audio_rows: list[int] | None = None) -> OmniOutput:
         """Logits for ``ids`` ``[B, 8, T]`` (or ``[8, T]``), or for ready ``inputs_embeds [B, T, d]``.
 
         ``last_only`` computes the head for the last position only (decoding needs no more).
+        ``text_rows`` / ``audio_rows`` compute the text / audio logits for those batch rows only
+        (in that order; ``[]`` for none): batch-parallel decoding needs audio from row 0 and text
+        from row 1, a fifth of the 2 x 181,120 logits. With a :class:`KVCache` as
+        ``past_key_values`` the blocks run on the fast path (``attention_mask``, when given, is
+        ``[B, past + T]`` as for Hugging Face; ``use_cache`` is implied).
         """
         if inputs_embeds is not None:
             x = inputs_embeds
@@ -151,26 +310,91 @@ class OmniModel(nn.Module):
             if ids.dim() != 3 or ids.shape[1] != self.tokens.n_rows:
                 raise ValueError(f"ids must be [B, {self.tokens.n_rows}, T], got {tuple(ids.shape)}")
             x = self.embed(ids, audio_features, audio_lengths)
-        bb_past, tts_past = past_key_values if self.tts_adapter is not None and past_key_values else (past_key_values, None)
-        out = self.backbone(inputs_embeds=x, attention_mask=attention_mask, position_ids=position_ids,
-                            past_key_values=bb_past, use_cache=use_cache)
-        h = out.last_hidden_state                                      # (B, T, d), after the final norm
-        cache = out.past_key_values if use_cache else None
+        if isinstance(past_key_values, KVCache):
+            h, cache = self._blocks_cached(x, past_key_values, attention_mask, position_ids), past_key_values
+        else:
+            bb_past, tts_past = (past_key_values if self.tts_adapter is not None and past_key_values
+                                 else (past_key_values, None))
+            out = self.backbone(inputs_embeds=x, attention_mask=attention_mask, position_ids=position_ids,
+                                past_key_values=bb_past, use_cache=use_cache)
+            h = out.last_hidden_state                                  # (B, T, d), after the final norm
+            cache = out.past_key_values if use_cache else None
         h_head = h[:, -1:] if last_only else h
-        logits = self.lm_head(h_head)                                  # (B, T, V)
-        B, T, _ = logits.shape
-        A, n = self.cfg.audio_vocab_size, self.cfg.n_audio_layers
-        text = logits[..., : self.cfg.text_vocab_size]
-        if self.tts_adapter is None:
-            audio = logits[..., self.cfg.audio_start:]
-        else:   # the paper's TTS adapter: extra blocks on the final hidden states, their own audio head
-            t = self.tts_adapter.blocks(inputs_embeds=h, attention_mask=attention_mask, position_ids=position_ids,
-                                        past_key_values=tts_past, use_cache=use_cache)
-            th = t.last_hidden_state
-            audio = self.tts_adapter.head(th[:, -1:] if last_only else th)
-            cache = (cache, t.past_key_values) if use_cache else None
-        audio = audio.reshape(B, T, n, A).transpose(1, 2)             # (B, 7, T, A)
+        T = h_head.shape[1]
+        A, n, Vt = self.cfg.audio_vocab_size, self.cfg.n_audio_layers, self.cfg.text_vocab_size
+        if self.tts_adapter is None and (text_rows is not None or audio_rows is not None):
+            pick = lambda rows: h_head if rows is None else h_head[list(rows)]     # noqa: E731
+            text = self._head(pick(text_rows), 0, Vt)                  # only the columns a row needs
+            audio = self._head(pick(audio_rows), self.cfg.audio_start, self.cfg.padded_vocab_size)
+        else:
+            logits = self._head(h_head, 0, self.cfg.padded_vocab_size)  # (B, T, V)
+            text = logits[..., :Vt]
+            if self.tts_adapter is None:
+                audio = logits[..., self.cfg.audio_start:]
+            else:   # the paper's TTS adapter: extra blocks on the final hidden states, their own audio head
+                t = self.tts_adapter.blocks(inputs_embeds=h, attention_mask=attention_mask, position_ids=position_ids,
+                                            past_key_values=tts_past, use_cache=use_cache)
+                th = t.last_hidden_state
+                audio = self.tts_adapter.head(th[:, -1:] if last_only else th)
+                cache = (cache, t.past_key_values) if use_cache else None
+            text = text if text_rows is None else text[list(text_rows)]
+            audio = audio if audio_rows is None else audio[list(audio_rows)]
+        audio = audio.reshape(audio.shape[0], T, n, A).transpose(1, 2)  # (B, 7, T, A)
         return OmniOutput(text, audio, cache, h)
+
+    def _head(self, h: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Logits of vocabulary ids ``start..stop-1`` only (a slice of the head's rows: no copy)."""
+        head = self.lm_head
+        if start == 0 and stop == head.out_features:
+            return head(h)
+        if isinstance(head, nn.Linear):
+            return nn.functional.linear(h, head.weight[start:stop])
+        return head.forward_rows(h, start, stop)                       # a quantised head (Int8Linear)
+
+    # ------------------------------------------------------------------------------ fast decoding
+    def new_kv_cache(self, batch: int, max_len: int) -> KVCache | None:
+        """A :class:`KVCache` for ``batch`` rows of up to ``max_len`` positions; None if the backbone
+        is not a Qwen2/Llama-style stack this class can drive (then decoding uses the backbone's own cache)."""
+        if self.tts_adapter is not None or not fast_path_blocks(self.backbone):
+            return None
+        c = self.backbone.config
+        head_size = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
+        emb = self.backbone.get_input_embeddings().weight
+        return KVCache(len(self.backbone.layers), batch, c.num_key_value_heads, max_len, head_size,
+                       emb.dtype, emb.device)
+
+    def _blocks_cached(self, x: torch.Tensor, cache: KVCache, attention_mask: torch.Tensor | None,
+                       position_ids: torch.Tensor | None) -> torch.Tensor:
+        """The backbone's blocks and final norm on ``x [B, T, d]``, writing keys/values into ``cache``."""
+        bb, c = self.backbone, self.backbone.config
+        B, T, _ = x.shape
+        start, stop = cache.length, cache.length + T
+        if stop > cache.max_len:
+            raise ValueError(f"the KV cache holds {cache.max_len} positions; {stop} needed")
+        if attention_mask is not None:                                 # [B, past + T]: the new columns
+            new = attention_mask[:, -T:].bool()
+            cache.valid[:, start:stop] = new
+            cache.padded = cache.padded or not bool(new.all())
+        if position_ids is None:
+            position_ids = torch.arange(start, stop, device=x.device).expand(B, T)
+        H, G = c.num_attention_heads, c.num_key_value_heads
+        hs = cache.k.shape[-1]
+        cos, sin = bb.rotary_emb(x, position_ids)                      # (B, T, hs)
+        cos, sin = cos[:, None], sin[:, None]
+        mask = cache.mask(start, stop)
+        for i, layer in enumerate(bb.layers):
+            attn = layer.self_attn
+            h = layer.input_layernorm(x)
+            q = attn.q_proj(h).view(B, T, H, hs).transpose(1, 2)
+            k = attn.k_proj(h).view(B, T, G, hs).transpose(1, 2)
+            cache.k[i, :, :, start:stop] = _rotate(k, cos, sin)
+            cache.v[i, :, :, start:stop] = attn.v_proj(h).view(B, T, G, hs).transpose(1, 2)
+            o = _attend(_rotate(q, cos, sin), cache.k[i, :, :, :stop], cache.v[i, :, :, :stop], mask,
+                        getattr(attn, "scaling", None))
+            x = x + attn.o_proj(o.transpose(1, 2).reshape(B, T, H * hs))
+            x = x + layer.mlp(layer.post_attention_layernorm(x))
+        cache.length = stop
+        return bb.norm(x)
 
     # ------------------------------------------------------------------------------ speech input
     def attach_whisper(self, encoder) -> "OmniModel":

@@ -1,0 +1,485 @@
+"""How fast does it talk? Decoding speed on this machine, ours against a reference-style decode.
+
+    python -m omni_lib.bench decode --preset mini-omni [--dtype fp32|bf16|int8] [--steps 64] [--json]
+
+Builds the model of the preset with random weights (same cost as the real ones), then measures in
+ONE run, interleaving the decoders round by round so that a busy machine slows all of them alike:
+
+* **ours**: :func:`omni_lib.decode.decode_steps`, batch-parallel (batch 2), the fast path;
+* **plain**: the same loop with ``fast=False`` (the backbone's own forward and growing cache,
+  every logit of both rows): what a straightforward Hugging Face loop costs;
+* **reference-style**: the release's way, written out below: a preallocated 2,048-slot KV cache
+  attended in full (with a mask) at every step, all 181,120 logits for both rows, and a host
+  sync (``.item()``) per sampled token. In fp32, and also in ``--dtype`` when that differs.
+
+It prints prefill time, ms per step and steps/s against the real-time bar (11.72 steps/s: one
+SNAC frame per step), the time to first audio broken into its parts (Whisper encode, prefill,
+the 7 steps after step 0 that complete frame 0, the 3 steps that bring the streaming decoder's
+right context, the SNAC decode of that first chunk), peak memory, and the memory-bandwidth
+bound: weight bytes read per step / the read bandwidth measured in the same run.
+
+``ours_text_ended`` times our steps once the text answer has ended (its row is then ``pad_t``
+and its 152,000 logits are skipped): most steps of a spoken answer, whose text is much shorter
+than its audio. Greedy tokens of the decoders are compared (``tokens = ours``): equal in fp32;
+in bf16/int8 random weights give near-tied logits, so they part early, and the relative error of
+the logits against fp32 is printed instead.
+
+``--preset tiny --steps 5`` runs in seconds (for tests). Timings on a shared machine are noisy:
+the medians of per-step times are reported, with the load average at the start; when another
+process holds a core, two threads wait for each other at every operation and ``--threads 1``
+measures the decoders far better.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+import warnings
+
+import torch
+
+from omni_lib.config import OmniConfig
+from omni_lib.decode import Request, decode_steps
+from omni_lib.model import OmniModel, _attend, _rotate, quantize_int8
+from omni_lib.tokens import TokenSpace, build_batch_parallel
+
+DTYPES = ("fp32", "bf16", "int8")
+REFERENCE_SLOTS = 2048            # the release's KV cache: block_size slots, all attended every step
+FIRST_FRAME_STEPS = 7             # frame 0 is complete after step 7: steps 1..7 after the prefill's step 0
+CONTEXT_STEPS = 3                 # the seamless streamer's right context (frames 1..3): steps 8..10
+
+
+# ---------------------------------------------------------------------------------- models
+def build_model(cfg: OmniConfig, seed: int = 0) -> OmniModel:
+    """The preset's model with random weights, which decodes a fixed number of steps.
+
+    Random weights may sample ``eoa`` in layer 6 and stop early; its head row is zeroed (its
+    logit is then 0, below the maximum of 4,160 random logits), so every run decodes ``--steps``.
+    """
+    torch.manual_seed(seed)
+    model = OmniModel(cfg).eval().requires_grad_(False)
+    ts = TokenSpace(cfg)
+    model.lm_head.weight[ts.audio_id(ts.eoa, cfg.n_audio_layers - 1)] = 0
+    return model
+
+
+def convert(model: OmniModel, dtype: str) -> OmniModel:
+    """``fp32`` as is; ``bf16`` weights and activations; ``int8`` weights (:func:`quantize_int8`)."""
+    if dtype == "bf16":
+        return model.to(torch.bfloat16)
+    if dtype == "int8":
+        return quantize_int8(model)
+    return model
+
+
+def weight_bytes_per_step(model: OmniModel, *, text_head: bool = True) -> int:
+    """Bytes of weights one decoding step reads: every block, the final norm, the head's rows.
+
+    Batch-parallel, row 0 needs the audio rows of the head and row 1 the text rows, together the
+    whole head (the reference-style decode reads the same rows, for both batch rows at once).
+    ``text_head=False``: after the text has ended, our decode skips the 152,000 text rows.
+    The embedding lookups (8 rows per token) are negligible and not counted.
+    """
+    def nbytes(module):
+        total = 0
+        for m in module.modules():
+            total += getattr(m, "weight_bytes", 0)               # Int8Linear keeps its packs outside
+            for t in list(m.parameters(recurse=False)) + list(m.buffers(recurse=False)):
+                total += t.numel() * t.element_size()
+        return total
+
+    bb = model.backbone
+    head = nbytes(model.lm_head)
+    if not text_head:
+        head -= head * model.cfg.text_vocab_size // model.cfg.padded_vocab_size   # rows are equal-sized
+    return nbytes(bb.layers) + nbytes(bb.norm) + head
+
+
+# ---------------------------------------------------------------------------------- bandwidth
+def measure_bandwidth(mib: int = 1024, tries: int = 5) -> float:
+    """Read bandwidth in bytes/s: an fp32 matrix-vector product over a ``mib`` MiB matrix (best of ``tries``).
+
+    The matrix is larger than the caches, so the product streams it from memory once, as a
+    decoding step streams its weights.
+    """
+    cols = 4096
+    w = torch.empty(mib * 2**20 // 4 // cols, cols).normal_()
+    v = torch.randn(cols)
+    torch.mv(w, v)
+    best = float("inf")
+    for _ in range(tries):
+        t = time.perf_counter()
+        torch.mv(w, v)
+        best = min(best, time.perf_counter() - t)
+    return w.numel() * 4 / best
+
+
+# ---------------------------------------------------------------------------------- decoders
+def time_ours(model: OmniModel, feats: torch.Tensor, steps: int, *, fast: bool = True,
+              text_ended: bool = False) -> dict:
+    """Run :func:`decode_steps` batch-parallel; the prefill time and each step's time (ms).
+
+    ``text_ended``: the text answer ends at once (a forward hook makes ``eot`` win at steps 0
+    and 1), so every later step is like the bulk of a spoken answer, where the text row has
+    ended (it is ``pad_t``) and the speech goes on; those steps are timed (from step 2 on).
+    """
+    hook = None
+    if text_ended:
+        eot = TokenSpace(model.cfg).eot
+
+        def make_eot_win(module, args, out):
+            out.text_logits[..., eot] = float("inf")
+            return out
+        hook = model.register_forward_hook(make_eot_win)
+    try:
+        t0 = time.perf_counter()
+        stamps, tokens = [], []
+        for s in decode_steps(model, [Request("A1A2", feats)], max_new_steps=steps, batch_parallel=True, fast=fast):
+            stamps.append(time.perf_counter())
+            tokens.append(s.audio.tolist() + [s.text])
+    finally:
+        if hook is not None:
+            hook.remove()
+    skip = 2 if text_ended else 0
+    return {"prefill_ms": (stamps[0] - t0) * 1e3,
+            "step_ms": [(b - a) * 1e3 for a, b in zip(stamps[skip:], stamps[skip + 1:])], "tokens": tokens}
+
+
+@torch.inference_mode()
+def time_reference_style(model: OmniModel, feats: torch.Tensor, steps: int, slots: int = REFERENCE_SLOTS) -> dict:
+    """The release's decode, written out honestly on the same weights (spec §7, last point).
+
+    A preallocated ``slots``-long KV cache; each step writes its slot, builds a mask over all
+    slots and attends the whole cache; the head computes all 181,120 logits for both rows; every
+    sampled token is read back with ``.item()``. (Key/value heads are not copied per query head,
+    as in our path, so the difference measured is only the cache length, the head and the syncs.)
+    """
+    cfg, bb = model.cfg, model.backbone
+    c = bb.config
+    ts = TokenSpace(cfg)
+    H, G = c.num_attention_heads, c.num_key_value_heads
+    hs = getattr(c, "head_dim", None) or c.hidden_size // H
+    n, A, Vt = cfg.n_audio_layers, cfg.audio_vocab_size, cfg.text_vocab_size
+    t0 = time.perf_counter()
+    ids = build_batch_parallel(cfg, n_audio=len(feats))                       # (2, 8, T)
+    B, _, T = ids.shape
+    if T + steps > slots:
+        raise ValueError(f"a prompt of {T} plus {steps} steps does not fit in {slots} slots")
+    x = model.embed(ids, feats[None].expand(B, -1, -1))
+    kc = torch.zeros(len(bb.layers), B, G, slots, hs, dtype=x.dtype)
+    vc = torch.zeros_like(kc)
+    every_slot = torch.arange(slots)
+
+    def blocks(x, input_pos):                                                 # x (B, t, d), input_pos (t,)
+        t = x.shape[1]
+        mask = (every_slot[None, :] <= input_pos[:, None])[None, None]          # (1, 1, t, slots): all slots
+        cos, sin = bb.rotary_emb(x, input_pos[None].expand(B, t))
+        cos, sin = cos[:, None], sin[:, None]
+        for i, layer in enumerate(bb.layers):
+            attn = layer.self_attn
+            h = layer.input_layernorm(x)
+            q = attn.q_proj(h).view(B, t, H, hs).transpose(1, 2)
+            k = attn.k_proj(h).view(B, t, G, hs).transpose(1, 2)
+            kc[i].index_copy_(2, input_pos, _rotate(k, cos, sin))
+            vc[i].index_copy_(2, input_pos, attn.v_proj(h).view(B, t, G, hs).transpose(1, 2))
+            o = _attend(_rotate(q, cos, sin), kc[i], vc[i], mask, getattr(attn, "scaling", None))
+            x = x + attn.o_proj(o.transpose(1, 2).reshape(B, t, H * hs))
+            x = x + layer.mlp(layer.post_attention_layernorm(x))
+        return model.lm_head(bb.norm(x)[:, -1])                              # (B, 181120): every logit
+
+    logits = blocks(x, torch.arange(T))
+    stamps, tokens = [], []
+    offsets = [ts.audio_offset(j) for j in range(n)]
+    text_end = False
+    for step in range(steps):
+        audio = [int(logits[0, Vt + j * A: Vt + (j + 1) * A].argmax().item()) for j in range(n)]   # row 0
+        text = int(logits[1, :Vt].argmax().item())                                                # row 1
+        if step > 0 and text_end:
+            text = ts.pad_t
+        text_end = text_end or (step > 0 and text == ts.eot)
+        stamps.append(time.perf_counter())
+        tokens.append(audio + [text])
+        col = torch.tensor([[a + o for a, o in zip(audio, offsets)] + [text],
+                            [ts.audio_id(ts.pad_a, j) for j in range(n)] + [text]])[:, :, None]   # (2, 8, 1)
+        if step < steps - 1:
+            logits = blocks(model.embed(col), torch.tensor([T + step]))
+    return {"prefill_ms": (stamps[0] - t0) * 1e3,
+            "step_ms": [(b - a) * 1e3 for a, b in zip(stamps, stamps[1:])], "tokens": tokens}
+
+
+# ---------------------------------------------------------------------------------- speech in / out
+def time_whisper(cfg: OmniConfig, seconds: float) -> tuple[float, float, torch.Tensor]:
+    """Encode ``seconds`` of (random) speech with the preset's Whisper (random weights, same cost).
+
+    Returns the encode time in ms as the library runs it (fp32), the time of the same encode
+    under bf16 autocast (for comparison only: CPUs with AMX/AVX512-BF16 run it much faster),
+    and the features.
+    """
+    from omni_lib.encoder import WhisperEncoder
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        enc = WhisperEncoder.from_config(cfg, random_init=True)
+    g = torch.Generator().manual_seed(1)
+    enc.encode([0.1 * torch.randn(int(16_000 * seconds), generator=g)], 16_000)         # warm-up
+    wave = 0.1 * torch.randn(int(16_000 * seconds), generator=g)                         # new audio: no cache hit
+    t = time.perf_counter()
+    feats, lengths = enc.encode([wave], 16_000)
+    ms = (time.perf_counter() - t) * 1e3
+    mel = enc.mel(wave)[None]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        enc(mel)                                                                         # warm-up
+        t = time.perf_counter()
+        enc(mel)
+        bf16_ms = (time.perf_counter() - t) * 1e3
+    return ms, bf16_ms, feats[0, : int(lengths[0])]
+
+
+def time_snac_first_chunk(codec, *, reference: bool) -> tuple[float, str]:
+    """SNAC decode of the first audio chunk, as the streaming decoder does it (best of 3, ms).
+
+    Ours: ``StreamingDecoder(chunk_frames=1)``: frame 0 with its 3 right-context frames (no left
+    context exists yet), i.e. 4 frames decoded once frame 3 is complete. Reference-style: a
+    4-frame chunk decoded alone (``reference_mode``), at the same step.
+    """
+    from omni_lib.codec import StreamingDecoder
+
+    cfg = codec.cfg
+    frames = torch.randint(0, cfg.audio_codebook_size, (cfg.n_audio_layers, 8), generator=torch.Generator().manual_seed(2))
+    best = float("inf")
+    for _ in range(3):                                     # the first run warms up; keep the best
+        dec = StreamingDecoder(codec, chunk_frames=4 if reference else 1, reference_mode=reference)
+        for f in range(frames.shape[1]):
+            t = time.perf_counter()
+            chunks = dec.push(frames[:, f: f + 1])
+            if chunks:
+                best = min(best, (time.perf_counter() - t) * 1e3)
+                break
+    how = ("4 frames decoded alone (reference mode)" if reference
+           else "frame 0 + 3 right-context frames (StreamingDecoder, chunk_frames=1)")
+    return best, how
+
+
+# ---------------------------------------------------------------------------------- the benchmark
+def _summary(runs: list[dict], steps_per_s_bound: float | None) -> dict:
+    step_ms = [ms for r in runs for ms in r["step_ms"]]
+    med = statistics.median(step_ms) if step_ms else float("nan")
+    out = {"prefill_ms": round(min(r["prefill_ms"] for r in runs), 1),
+           "ms_per_step": round(med, 2),
+           "ms_per_step_mean": round(statistics.fmean(step_ms), 2) if step_ms else None,
+           "steps_per_s": round(1000 / med, 2)}
+    if steps_per_s_bound:
+        out["fraction_of_bound"] = round(out["steps_per_s"] / steps_per_s_bound, 3)
+    return out
+
+
+def _ttfa(whisper_ms: float, run: dict, snac_ms: float) -> dict:
+    """Time to first audio in parts; the steps are counted at the run's median ms per step."""
+    ms = run["ms_per_step"]
+    parts = {"whisper_encode_ms": round(whisper_ms, 1), "prefill_ms": run["prefill_ms"],
+             "first_frame_steps_ms": round(FIRST_FRAME_STEPS * ms, 1),
+             "context_steps_ms": round(CONTEXT_STEPS * ms, 1), "snac_decode_ms": round(snac_ms, 1)}
+    parts["total_ms"] = round(sum(parts.values()), 1)
+    return parts
+
+
+@torch.inference_mode()
+def logits_error(model: OmniModel, fp32: OmniModel, feats: torch.Tensor) -> dict:
+    """Relative error (norm of the difference / norm) of the prompt's last logits against fp32.
+
+    With random weights the top logits nearly tie, so greedy tokens of two precisions part
+    within a few steps; this is the measure of how far a precision moves the logits.
+    """
+    ids = build_batch_parallel(fp32.cfg, n_audio=len(feats))
+    f = feats[None].expand(2, -1, -1)
+    a, b = model(ids, f, last_only=True), fp32(ids, f, last_only=True)
+    err = lambda x, y: round(float((x.float() - y).norm() / y.norm()), 4)    # noqa: E731
+    return {"text": err(a.text_logits, b.text_logits), "audio": err(a.audio_logits, b.audio_logits)}
+
+
+def _agreement(a: list, b: list) -> dict:
+    """How many leading steps two decodes share (all 8 tokens equal), out of how many."""
+    same = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        same += 1
+    return {"equal_steps": same, "of": min(len(a), len(b))}
+
+
+def bench_decode(preset: str = "mini-omni", dtype: str = "fp32", steps: int = 64, rounds: int = 2,
+                 audio_seconds: float = 2.0, threads: int | None = None, reference: str = "both",
+                 plain: bool = True, seed: int = 0, log=None) -> dict:
+    """Run the decode benchmark; returns every figure as a dict (what ``--json`` prints)."""
+    log = log or (lambda msg: None)
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = OmniConfig.from_preset(preset)
+    result = {"preset": preset, "dtype": dtype, "steps": steps, "rounds": rounds, "threads": torch.get_num_threads(),
+              "torch": torch.__version__, "load_average": [round(x, 2) for x in os.getloadavg()],
+              "real_time_steps_per_s": round(cfg.frames_per_second, 2)}
+
+    log("measuring memory bandwidth")
+    bw = measure_bandwidth(64 if preset == "tiny" else 1024)
+    result["bandwidth_gb_s"] = round(bw / 1e9, 2)
+
+    log(f"building the {preset} model (random weights)")
+    t = time.perf_counter()
+    base = build_model(cfg, seed)
+    result["build_s"] = round(time.perf_counter() - t, 1)
+    keep_fp32 = dtype != "fp32" and reference in ("both", "fp32")   # the fp32 model stays for the reference
+    ours_model = convert(copy.deepcopy(base) if keep_fp32 else base, dtype)
+    models = {"ours": ours_model, "ours_text_ended": ours_model}
+    if plain:
+        models["plain"] = ours_model
+    if reference in ("both", "fp32"):
+        models["reference_fp32"] = base
+    if reference == "same" or (reference == "both" and dtype != "fp32"):
+        models[f"reference_{dtype}"] = ours_model
+    weight_bytes = weight_bytes_per_step(ours_model)
+    bound = bw / weight_bytes
+    result["weights_mb"] = round(sum(p.numel() * p.element_size() for p in ours_model.parameters()) / 2**20
+                                 + sum(getattr(m, "weight_bytes", 0) for m in ours_model.modules()) / 2**20, 1)
+    result["weight_mb_per_step"] = round(weight_bytes / 2**20, 1)
+    result["bound_steps_per_s"] = round(bound, 2)
+
+    log(f"Whisper ({cfg.whisper_model}, {cfg.whisper_window_s:g} s window) on {audio_seconds:g} s of speech")
+    whisper_ms, whisper_bf16_ms, feats = time_whisper(cfg, audio_seconds)
+    result["prompt_positions"] = len(feats) + 3
+    result["whisper_encode_bf16_autocast_ms"] = round(whisper_bf16_ms, 1)
+    result["kv_cache_mb"] = {"ours": round(ours_model.new_kv_cache(2, len(feats) + 3 + steps).nbytes() / 2**20, 1),
+                             "reference": round(ours_model.new_kv_cache(2, REFERENCE_SLOTS).nbytes() / 2**20, 1)}
+
+    def run(name: str, n: int) -> dict:
+        if name == "ours":
+            return time_ours(models[name], feats, n)
+        if name == "plain":
+            return time_ours(models[name], feats, n, fast=False)
+        if name == "ours_text_ended":
+            return time_ours(models[name], feats, n, text_ended=True)
+        return time_reference_style(models[name], feats, n)
+
+    for name in models:                                                 # warm-up (first-call costs)
+        run(name, 2)
+    runs: dict[str, list] = {k: [] for k in models}
+    for r in range(rounds):                                             # interleaved: noise hits all alike
+        for name in models:
+            log(f"round {r + 1}/{rounds}: {name}")
+            runs[name].append(run(name, steps))
+
+    bounds = {name: bound for name in models}
+    bounds["ours_text_ended"] = bw / weight_bytes_per_step(ours_model, text_head=False)
+    result["bound_text_ended_steps_per_s"] = round(bounds["ours_text_ended"], 2)
+    if "reference_fp32" in models:
+        bounds["reference_fp32"] = bw / weight_bytes_per_step(models["reference_fp32"])
+    for name in models:
+        result[name] = _summary(runs[name], bounds[name])
+    for ours in ("ours", "ours_text_ended"):
+        for name in models:
+            if not name.startswith("ours"):
+                result[ours][f"speedup_vs_{name}"] = round(result[ours]["steps_per_s"] / result[name]["steps_per_s"], 2)
+        result[ours]["real_time"] = result[ours]["steps_per_s"] >= cfg.frames_per_second
+    for name in models:
+        if not name.startswith("ours"):
+            result[name]["tokens_vs_ours"] = _agreement(runs["ours"][0]["tokens"], runs[name][0]["tokens"])
+
+    if dtype != "fp32" and "reference_fp32" in models:
+        result["logits_rel_err_vs_fp32"] = logits_error(ours_model, base, feats)
+
+    log("SNAC decode of the first chunk")
+    from omni_lib.codec import Codec
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                                 # the random-weights warning
+        codec = Codec.load(random_init=True, cfg=cfg)
+    snac_ms, how = time_snac_first_chunk(codec, reference=False)
+    snac_ref_ms, how_ref = time_snac_first_chunk(codec, reference=True)
+    result["time_to_first_audio"] = {"ours": _ttfa(whisper_ms, result["ours"], snac_ms), "ours_snac": how}
+    ref_name = "reference_fp32" if "reference_fp32" in result else next((k for k in result if k.startswith("reference_")), None)
+    if ref_name:
+        result["time_to_first_audio"][ref_name] = _ttfa(whisper_ms, result[ref_name], snac_ref_ms)
+        result["time_to_first_audio"]["reference_snac"] = how_ref
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return result
+
+
+def format_table(r: dict) -> str:
+    """The result as a readable report."""
+    lines = [f"decode benchmark: preset {r['preset']}, {r['dtype']}, batch-parallel (batch 2), {r['steps']} steps x "
+             f"{r['rounds']} rounds, {r['threads']} threads, torch {r['torch']}, load average {r['load_average']}",
+             f"prompt {r['prompt_positions']} positions; weights {r['weights_mb']} MiB, read per step "
+             f"{r['weight_mb_per_step']} MiB; bandwidth {r['bandwidth_gb_s']} GB/s -> bound "
+             f"{r['bound_steps_per_s']} steps/s; real time = {r['real_time_steps_per_s']} steps/s", "",
+             f"{'decoder':<18}{'prefill ms':>11}{'ms/step':>9}{'steps/s':>9}{'of bound':>9}  tokens = ours"]
+    names = [k for k in ("ours", "ours_text_ended", "plain") if k in r] + [k for k in r if k.startswith("reference_")]
+    for name in names:
+        d = r[name]
+        agree = d.get("tokens_vs_ours")
+        agree = f"{agree['equal_steps']}/{agree['of']} steps" if agree else ""
+        lines.append(f"{name:<18}{d['prefill_ms']:>11.1f}{d['ms_per_step']:>9.1f}{d['steps_per_s']:>9.2f}"
+                     f"{d.get('fraction_of_bound', float('nan')):>9.2f}  {agree}")
+    lines.append("(ours_text_ended: steps after the text answer has ended, the bulk of a spoken answer; "
+                 f"its bound is {r['bound_text_ended_steps_per_s']} steps/s)")
+    for other in [k for k in names if not k.startswith("ours")]:
+        lines.append(f"ours / {other}: {r['ours'][f'speedup_vs_{other}']:.2f}x, "
+                     f"text ended {r['ours_text_ended'][f'speedup_vs_{other}']:.2f}x")
+    if "logits_rel_err_vs_fp32" in r:
+        e = r["logits_rel_err_vs_fp32"]
+        lines.append(f"{r['dtype']} logits vs fp32 (prompt's last position): relative error text {e['text']}, "
+                     f"audio {e['audio']} (random weights: near-tied logits, so greedy tokens part early)")
+    lines.append("")
+    yes = {True: "yes", False: "no"}
+    lines.append(f"real time (>= {r['real_time_steps_per_s']} steps/s): ours {yes[r['ours']['real_time']]}, "
+                 f"text ended {yes[r['ours_text_ended']['real_time']]}")
+    for name, t in r["time_to_first_audio"].items():
+        if isinstance(t, dict):
+            lines.append(f"time to first audio, {name}: {t['total_ms']:.0f} ms = Whisper {t['whisper_encode_ms']:.0f} "
+                         f"+ prefill {t['prefill_ms']:.0f} + 7 steps to frame 0 {t['first_frame_steps_ms']:.0f} "
+                         f"+ 3 more steps {t['context_steps_ms']:.0f} + SNAC {t['snac_decode_ms']:.0f}")
+    lines.append(f"  (SNAC, ours: {r['time_to_first_audio']['ours_snac']}"
+                 + (f"; reference: {r['time_to_first_audio']['reference_snac']})" if "reference_snac" in
+                    r["time_to_first_audio"] else ")"))
+    lines.append(f"  (Whisper under bf16 autocast, not used by the library yet: {r['whisper_encode_bf16_autocast_ms']:.0f} ms)")
+    lines.append(f"peak memory (max RSS of the process, all models): {r['peak_rss_mb']:.0f} MiB; KV cache "
+                 f"{r['kv_cache_mb']['ours']} MiB (ours: prompt + steps) vs {r['kv_cache_mb']['reference']} MiB "
+                 f"({REFERENCE_SLOTS} slots)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m omni_lib.bench", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("decode", help="decoding speed: ours vs plain vs reference-style, batch-parallel")
+    d.add_argument("--preset", default="mini-omni", help="config preset (mini-omni: the released shape; tiny: seconds)")
+    d.add_argument("--dtype", choices=DTYPES, default="fp32",
+                   help="our weights: fp32, bf16 (weights and activations) or int8 (weights; fp32 activations)")
+    d.add_argument("--steps", type=int, default=64, help="decoding steps per run (default 64)")
+    d.add_argument("--rounds", type=int, default=2, help="runs of each decoder, interleaved (default 2)")
+    d.add_argument("--audio-seconds", type=float, default=2.0, help="length of the spoken question (default 2 s)")
+    d.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, i.e. the cores)")
+    d.add_argument("--reference", choices=["both", "fp32", "same", "none"], default="both",
+                   help="reference-style decode in fp32, in --dtype, both (default) or none")
+    d.add_argument("--no-plain", action="store_true", help="skip the plain loop (fast=False)")
+    d.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    args = p.parse_args(argv)
+    if args.steps < 4 or args.rounds < 1:
+        p.error("--steps must be at least 4 (2 are spent ending the text) and --rounds at least 1")
+    log = (lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True)) if not args.json else None
+    busy = os.getloadavg()[0]
+    if busy >= 1.0:
+        print(f"warning: load average {busy:.1f}: other processes use the CPU, so timings will be slow and noisy "
+              f"(and several threads wait for each other; --threads 1 suffers less)", file=sys.stderr)
+    r = bench_decode(args.preset, args.dtype, args.steps, args.rounds, args.audio_seconds, args.threads,
+                     args.reference, not args.no_plain, log=log)
+    print(json.dumps(r) if args.json else format_table(r))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
