@@ -1,0 +1,238 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · Any model can talk: three-stage training on a laptop (DRAFT: not yet executed in CI)
+#
+# **You are here:** 00 tour → 01 SNAC tokens → 02 token space & delay → 03 eight-head model →
+# **04 three-stage training** → 05 batch-parallel & streaming decoding → 06 LibriSpeech WER
+#
+# Mini-Omni's authors never released training code. This notebook trains the course's `tiny`
+# model, on two CPU cores, through the paper's recipe:
+#
+# | stage | what trains | tasks | why |
+# |---|---|---|---|
+# | 0 (course only) | the text LM | T1T2 | the "any model": a small LM that knows the domain in text |
+# | 1 · modality alignment | adapter + audio rows | ASR, TTS | learn to hear and to speak without touching the LM |
+# | 2 · adaption | LM (text + audio rows) | ASR, A1T2, T1T2 | answer spoken questions in text |
+# | 3 · multimodal fine-tuning | everything but Whisper | all six | answer in speech while thinking in text |
+#
+# **Goals.** Build training examples whose targets carry the delay; freeze the right parts in each
+# stage; watch the losses; measure what each stage bought: ASR WER on voices never heard in
+# training, spoken QA, whether the text ability survives, and the audio heads.
+#
+# The first run trains (about 10 minutes on 2 cores) and caches the result in `build/tiny`; later
+# runs reuse it.
+
+# %% tags=["parameters"]
+PRESET = "tiny"
+OUT = "../build/tiny"     # trained stages are cached here; delete it to train again
+
+# %%
+import json
+import time
+import warnings
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+from IPython.display import Audio, Markdown, display
+
+from omni_lib import DATA_DIR
+from omni_lib.audio import load_audio
+from omni_lib.batches import make_example
+from omni_lib.config import OmniConfig
+from omni_lib.course import report
+from omni_lib.model import OmniModel
+from omni_lib.prepare import prepare_course, read_manifest
+from omni_lib.stages import STAGES, apply_stage, trainable_summary
+from omni_lib.viz import plot_id_grid
+
+warnings.filterwarnings("ignore", message=".*RANDOM weights.*")
+cfg = OmniConfig.from_preset(PRESET)
+corpus = DATA_DIR / "course"
+
+# %% [markdown]
+# ## 1. The course corpus
+#
+# A closed domain a tiny model can learn completely: sums, differences, next and previous
+# numbers, days, colours, counting. Every question is spoken by several synthetic voices (flite,
+# festival, espeak-ng); two voices are **held out** (never heard in training), and about 12 % of
+# the questions are **held-out items** (never trained on, in any voice). Every answer is spoken by
+# one assistant voice. The corpus ships in `data/course` (LibriSpeech layout); instructors can
+# regenerate it with `python -m omni_lib.data.synth --small`.
+
+# %%
+rows = read_manifest(corpus)
+by_split = {}
+for r in rows:
+    by_split.setdefault(r["split"], []).append(r)
+display(Markdown("| split | spoken questions | items | voices |\n|---|---|---|---|\n" + "\n".join(
+    f"| {s} | {len(v)} | {len({r['item'] for r in v})} | {len({r['voice'] for r in v})} |" for s, v in by_split.items())))
+r = by_split["test-voices"][0]
+print(f"held-out voice {r['voice']}: '{r['question']}'  ->  assistant: '{r['answer']}'")
+display(Audio(load_audio(corpus / r["question_audio"], 16_000).numpy(), rate=16_000, normalize=False))
+display(Audio(load_audio(corpus / r["answer_audio"], 16_000).numpy(), rate=16_000, normalize=False))
+
+# %% [markdown]
+# ## 2. Examples: prompt, delayed targets, loss masks
+#
+# `prepare_course` runs Whisper once per spoken question and SNAC once per answer (both cached),
+# and makes examples of six tasks. An example is a prompt followed by the answer's steps,
+# teacher-forced: the target of a position is the next step's 8 tokens, with the audio rows
+# delayed exactly as in generation. Which rows count in the loss depends on the task: ASR and
+# text answers train the text row only, TTS the audio rows only, spoken answers both.
+
+# %%
+t0 = time.perf_counter()
+data = prepare_course(cfg)
+prep_s = time.perf_counter() - t0
+print(f"prepared in {prep_s:.1f} s; training pools: {data.stats['pools']}")
+print("SNAC:", "real weights" if data.real_snac else
+      "random weights with calibrated codebooks (offline): informative codes, audio output is NOT intelligible")
+ex = data.pools["T1A2"][0]
+ids, targets, mask = make_example(ex, cfg)
+fig, axes = plt.subplots(2, 1, figsize=(13, 6))
+plot_id_grid(ids, cfg, title="T1A2 example: prompt, then the fed-back answer steps", annotate=False, ax=axes[0])
+axes[1].imshow(mask.numpy(), aspect="auto", cmap="Greens", interpolation="nearest")
+axes[1].set_yticks(range(8), [f"audio {i}" for i in range(7)] + ["text"])
+axes[1].set_title("loss mask (green = a target the loss counts)")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 3. What each stage trains
+#
+# `apply_stage` freezes what a stage does not train. The table of the tied embedding holds both
+# text and audio rows, so a gradient hook zeroes the rows of the frozen part: in stage 1 the LM,
+# text rows included, stays bit-identical.
+
+# %%
+probe = OmniModel(cfg)
+lines = ["| stage | adapter | blocks | text rows | audio rows | tasks | steps |", "|---|---|---|---|---|---|---|"]
+for s, st in STAGES[PRESET].items():
+    apply_stage(probe, st)
+    t = trainable_summary(probe)
+    lines.append(f"| {s} · {st.name} | {t['adapter']:,} | {t['blocks']:,} | {t['text rows']:,} | {t['audio rows']:,} | "
+                 f"{', '.join(st.tasks)} | {st.steps} |")
+display(Markdown("\n".join(lines)))
+del probe
+
+# %% [markdown]
+# ## 4. Train
+#
+# `train_course` runs the stages in order, each from the previous stage's weights, evaluates after
+# each, and caches everything in `OUT`. (From a terminal: `python -m omni_lib.train --preset tiny
+# --stage all`, or one stage at a time with `--stage S`, resumable with `--resume`.)
+
+# %%
+from omni_lib.train import train_course
+
+history = []
+handle = display(Markdown("starting..."), display_id=True)
+
+
+def live(m):
+    history.append(m)
+    handle.update(Markdown(f"`{m['stage']}` step {m['step']}: loss {m['loss']:.3f} "
+                           f"(text {m['text']:.3f}, audio {m['audio']:.3f})"))
+
+
+t0 = time.perf_counter()
+summary = train_course(OUT, preset=PRESET, on_step=live)
+wall = time.perf_counter() - t0
+print(f"{'trained' if history else 'reused the cached stages'} in {wall:.0f} s")
+
+fig, axes = plt.subplots(1, 4, figsize=(16, 3), sharey=True)
+for ax, s in zip(axes, sorted(summary["stages"], key=int)):
+    rows_ = [json.loads(x) for x in (Path(OUT) / f"stage{s}" / "metrics.jsonl").read_text().splitlines()]
+    for key in ("loss", "text", "audio"):
+        ax.plot([r_["step"] for r_ in rows_], [r_[key] for r_ in rows_], label=key, lw=1)
+    ax.set_yscale("log"); ax.set_title(f"stage {s}: {rows_[-1]['stage']}", fontsize=9); ax.set_xlabel("step")
+axes[0].legend()
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 5. What each stage bought
+#
+# * **ASR WER** on voices the model never heard (and on sentences it never saw);
+# * **spoken QA**: the exact text answer to a spoken question, on training questions asked by the
+#   held-out voices (and on held-out questions: the model memorises, it does not learn arithmetic);
+# * **text QA** of the stage-0 LM, before and after the speech stages: does the text ability survive?
+# * **audio heads**: how often each layer predicts the answer's SNAC code (teacher-forced), beside
+#   always guessing that layer's most common code.
+
+# %%
+st = summary["stages"]
+keys = [("asr_wer_heldout_voices", "ASR WER, held-out voices"), ("asr_wer_heldout_items", "ASR WER, held-out sentences"),
+        ("spoken_qa_seen_heldout_voices", "spoken QA, seen questions, held-out voices"),
+        ("spoken_qa_unseen", "spoken QA, unseen questions"), ("text_qa_seen", "text QA, seen questions"),
+        ("text_qa_unseen", "text QA, unseen questions")]
+lines = ["| | " + " | ".join(f"stage {s}" for s in sorted(st, key=int)) + " |", "|---" * (len(st) + 1) + "|"]
+for k, name in keys:
+    lines.append(f"| {name} | " + " | ".join(f"{st[s][k]:.1%}" if k in st[s] else "–" for s in sorted(st, key=int)) + " |")
+lines.append("| train seconds | " + " | ".join(f"{st[s]['train_seconds']:.0f}" for s in sorted(st, key=int)) + " |")
+display(Markdown("\n".join(lines)))
+
+last = st[max(st, key=int)]
+retention = last["text_qa_seen"] / max(st["0"]["text_qa_seen"], 1e-9)
+print(f"text QA kept after the speech stages: {retention:.1%} of stage 0's")
+layers = range(cfg.n_audio_layers)
+plt.figure(figsize=(7, 3))
+plt.bar([i - 0.2 for i in layers], last["code_acc_per_layer"], width=0.4, label="model (teacher-forced)")
+plt.bar([i + 0.2 for i in layers], last["code_baseline_per_layer"], width=0.4, label="most common code")
+plt.xlabel("audio layer"); plt.ylabel("accuracy on seen answers"); plt.ylim(0, 1.05); plt.legend()
+plt.title("audio heads after stage 3")
+plt.show()
+
+# %% [markdown]
+# ### Hear (and see) an answer
+# A held-out voice asks a training question; the stage-3 model answers in text and in SNAC codes
+# (batch-parallel decoding, notebook 05).
+
+# %%
+from omni_lib.decode import generate
+from omni_lib.encoder import WhisperEncoder
+from omni_lib.prepare import course_codec
+
+model = OmniModel.from_pretrained(Path(OUT) / "stage3" / "model").attach_whisper(WhisperEncoder.from_config(cfg))
+tok = data.tokenizer
+for r in by_split["test-voices"][:4]:
+    wave = load_audio(corpus / r["question_audio"], 16_000)
+    g = generate(model, "A1A2", audio=wave, batch_parallel=True, max_new_steps=120)
+    print(f"Q ({r['voice']}): {r['question']!r}\n   A: {tok.decode(g.text_ids)!r} ({g.frames.shape[1]} frames, stop: {g.stop})")
+codec, real = course_codec(cfg, [load_audio(corpus / by_split["train"][0]["answer_audio"], 16_000)])
+frames = g.frames.masked_fill(g.frames >= cfg.audio_codebook_size, 0)
+if not real:
+    print(">>> offline: SNAC has random weights, so this 'speech' is noise; with the real SNAC it is the answer <<<")
+display(Audio(codec.decode(frames).numpy(), rate=cfg.sample_rate, normalize=False))
+
+# %%
+report("04", wer_heldout_voices=last["asr_wer_heldout_voices"], spoken_qa_seen=last["spoken_qa_seen_heldout_voices"],
+       spoken_qa_unseen=last["spoken_qa_unseen"], text_qa_retention=retention,
+       code_acc_min=min(last["code_acc_per_layer"]), train_s=sum(s_["train_seconds"] for s_ in st.values()))
+
+# %% [markdown]
+# ## Summary
+# * Examples = prompt + teacher-forced answer steps; targets delayed as in generation; masks by task.
+# * Stages are data (`omni_lib.stages`): what trains, which tasks, which LR; Whisper never trains.
+# * The same `python -m omni_lib.train` runs under `torchrun` with DDP; checkpoints are atomic and
+#   `--resume` continues exactly.
+#
+# **At scale** (the paper's setup, 8×A100, global batch 192): see the README, "Training at scale".
+#
+# **Exercises** (see `exercises/`): loss masks with delayed targets.
+#
+# **Next:** 05 · batch-parallel and streaming decoding.
