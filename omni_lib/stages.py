@@ -83,6 +83,9 @@ def apply_stage(model, stage: Stage) -> list[dict]:
     part, and the table gets no weight decay, so frozen rows stay bit-identical.
     """
     cfg = model.cfg
+    if not cfg.tie_word_embeddings and {"text_rows", "audio_rows"} & set(stage.trains):
+        # checked before anything is frozen: an untied head would need its own row masks
+        raise ValueError("stages assume the tied head of Mini-Omni (tie_word_embeddings=True)")
     clear_stage(model)
     model.requires_grad_(False)
     table = model.backbone.get_input_embeddings().weight
@@ -111,8 +114,6 @@ def apply_stage(model, stage: Stage) -> list[dict]:
             handle = table.register_hook(lambda g: g * keep)
             model.__dict__.setdefault("_stage_hooks", []).append(handle)
         groups.append({"params": [table], "weight_decay": 0.0, "name": "table"})
-    if not model.cfg.tie_word_embeddings and (text_rows or audio_rows):
-        raise NotImplementedError("stages assume the tied head of Mini-Omni (tie_word_embeddings=True)")
     for g in groups:
         g.setdefault("lr", stage.lr)
         g["peak_lr"] = g["lr"]
