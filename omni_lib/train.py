@@ -37,7 +37,7 @@ import torch
 
 from omni_lib.batches import Example, collate, loss_terms
 from omni_lib.config import OmniConfig
-from omni_lib.stages import Stage, apply_stage, get_stage
+from omni_lib.stages import STAGES, Stage, apply_stage, get_stage
 
 
 # ---------------------------------------------------------------------------------- schedule
@@ -305,6 +305,26 @@ def train_course(out: str | Path, *, preset: str = "tiny", stages=(0, 1, 2, 3), 
         out.mkdir(parents=True, exist_ok=True)
         summary_file.write_text(json.dumps(summary, indent=2))
     return summary
+
+
+COURSE_DIR = Path(__file__).resolve().parents[1] / "build" / "tiny"
+
+
+def course_checkpoint(out: str | Path = COURSE_DIR, *, progress: bool = True) -> Path:
+    """The trained ``tiny`` course model's directory, training it first (once) if needed.
+
+    Notebooks 05, 06 and the tour call this: the first call runs the whole pipeline of
+    :func:`train_course` (minutes on 2 cores); later calls return at once. Load it with
+    ``OmniModel.from_pretrained(path)`` and ``TextTokenizer.load(path / "text_tokenizer.json")``.
+    """
+    out = Path(out)
+    last = max(STAGES["tiny"])
+    final = out / f"stage{last}" / "model"
+    summary = out / "summary.json"
+    done = summary.exists() and str(last) in json.loads(summary.read_text()).get("stages", {})
+    if not (final.exists() and done):
+        train_course(out, preset="tiny", progress=progress)
+    return final
 
 
 def main(argv: list[str] | None = None) -> int:
