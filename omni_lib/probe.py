@@ -1,7 +1,8 @@
 """The course's measurements of a trained model: ASR WER, spoken/text QA accuracy, audio-code accuracy.
 
 All decode in batches with :func:`omni_lib.decode.generate_batch` (greedy, as the release does)
-and compare normalised text: lower case, no punctuation, single spaces.
+and compare normalised text: lower case, no punctuation, single spaces (the ``basic`` normaliser
+of :mod:`omni_lib.wer`; ``python -m omni_lib.eval`` scores with Whisper's, as the papers do).
 
     >>> normalise("  Seven plus five, is TWELVE. ")
     'seven plus five is twelve'
@@ -9,7 +10,6 @@ and compare normalised text: lower case, no punctuation, single spaces.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from typing import Sequence
 
@@ -17,10 +17,10 @@ import torch
 
 from omni_lib.batches import Example, collate
 from omni_lib.decode import Request, generate_batch
+from omni_lib.wer import basic_normalise, word_errors
 
 
-def normalise(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+normalise = basic_normalise
 
 
 def _answers(model, tokenizer, requests: list[Request], batch_size: int, max_new_steps: int) -> list[str]:
@@ -34,11 +34,9 @@ def _answers(model, tokenizer, requests: list[Request], batch_size: int, max_new
 @torch.inference_mode()
 def asr_wer(model, examples: Sequence[Example], tokenizer, *, batch_size: int = 16, max_new_steps: int = 48) -> dict:
     """Corpus WER of the ASR task on ``examples`` (features in, ``answer`` = transcript ids)."""
-    import jiwer
-
     refs = [normalise(tokenizer.decode(e.answer)) for e in examples]
     hyps = _answers(model, tokenizer, [Request("ASR", e.features) for e in examples], batch_size, max_new_steps)
-    return {"wer": jiwer.wer(refs, [h or "<empty>" for h in hyps]), "n": len(refs),
+    return {"wer": word_errors(refs, hyps)["wer"], "n": len(refs),
             "samples": list(zip(refs, hyps))[:5]}
 
 
