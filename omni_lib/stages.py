@@ -2,7 +2,7 @@
 
 "Any Model Can Talk" adds speech to a text LM in three stages, never touching Whisper:
 
-    stage 1  modality alignment   LM frozen; train the adapter and the audio rows   ASR, TTS
+    stage 1  modality alignment   LM frozen; train the adapter and the audio codes  ASR, TTS
     stage 2  adaption training    adapter frozen; train the LM (text + audio rows)  ASR, A1T2, T1T2
     stage 3  multimodal tuning    everything but Whisper                            all six tasks
 
@@ -11,7 +11,7 @@ text domain (T1T2 only): that is the "any model" which then learns to talk.
 
     >>> s = STAGES["tiny"][1]
     >>> s.trains, s.tasks
-    (('adapter', 'audio_rows'), {'ASR': 1.0, 'TTS': 1.0})
+    (('adapter', 'audio_codes'), {'ASR': 1.0, 'TTS': 1.0})
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-PARTS = ("adapter", "text_rows", "audio_rows", "blocks")   # "rows" = rows of the tied embedding/head table
+# "rows" = rows of the tied embedding/head table. "audio_codes" = the 4,096 code rows of each audio
+# layer without its specials (pad_a, eoa, ...): text-only inputs average in the pad_a rows, so
+# freezing them in stage 1 leaves every text task bit-identical while the model learns to hear and speak.
+PARTS = ("adapter", "text_rows", "audio_rows", "audio_codes", "blocks")
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ STAGES: dict[str, dict[int, Stage]] = {
     # The paper's setup on 8×A100: global batch 192; stages of ~15k, ~25k, ~55k steps (reported
     # ranges 10–20k, 20–30k, 50–60k); cosine LR 4e-4 -> 4e-6, the ASR adapter at 1e-3 in stage 1.
     "mini-omni": {
-        1: _stage("modality alignment", ("adapter", "audio_rows"), {"ASR": 1.0, "TTS": 1.0},
+        1: _stage("modality alignment", ("adapter", "audio_codes"), {"ASR": 1.0, "TTS": 1.0},
                   steps=15_000, lr=4e-4, min_lr=4e-6, warmup=500, global_batch=192, adapter_lr=1e-3),
         2: _stage("adaption training", ("text_rows", "audio_rows", "blocks"), {"ASR": 1.0, "A1T2": 2.0, "T1T2": 1.0},
                   steps=25_000, lr=4e-4, min_lr=4e-6, warmup=500, global_batch=192),
@@ -58,7 +61,7 @@ STAGES: dict[str, dict[int, Stage]] = {
     "tiny": {
         0: _stage("text LM pretraining", ("text_rows", "blocks"), {"T1T2": 1.0},
                   steps=300, lr=3e-3, min_lr=3e-4, warmup=20, global_batch=32),
-        1: _stage("modality alignment", ("adapter", "audio_rows"), {"ASR": 1.0, "TTS": 1.0},
+        1: _stage("modality alignment", ("adapter", "audio_codes"), {"ASR": 1.0, "TTS": 1.0},
                   steps=300, lr=3e-3, min_lr=3e-4, warmup=20, global_batch=16, adapter_lr=3e-3),
         2: _stage("adaption training", ("text_rows", "audio_rows", "blocks"), {"ASR": 1.0, "A1T2": 2.0, "T1T2": 1.0},
                   steps=300, lr=2e-3, min_lr=2e-4, warmup=20, global_batch=16),
@@ -103,21 +106,42 @@ def apply_stage(model, stage: Stage) -> list[dict]:
             p.requires_grad_(True)
         groups.append({"params": params, "weight_decay": stage.weight_decay, "name": "adapter",
                        "lr": stage.adapter_lr or stage.lr})
-    text_rows, audio_rows = "text_rows" in stage.trains, "audio_rows" in stage.trains
-    model.__dict__["_trained_rows"] = (text_rows, audio_rows)
-    if text_rows or audio_rows:
+    keep = table_rows(cfg, stage.trains, table.shape[0])                # (V,) 1 = this row trains
+    model.__dict__["_trained_rows"] = keep
+    if keep.any():
         table.requires_grad_(True)
-        keep = torch.zeros(table.shape[0], 1, dtype=table.dtype, device=table.device)
-        keep[: cfg.text_vocab_size] = float(text_rows)
-        keep[cfg.text_vocab_size:] = float(audio_rows)
-        if not (text_rows and audio_rows):
-            handle = table.register_hook(lambda g: g * keep)
+        if not keep.all():
+            mask = keep.to(table.dtype).to(table.device)[:, None]
+            handle = table.register_hook(lambda g: g * mask)
             model.__dict__.setdefault("_stage_hooks", []).append(handle)
         groups.append({"params": [table], "weight_decay": 0.0, "name": "table"})
     for g in groups:
         g.setdefault("lr", stage.lr)
         g["peak_lr"] = g["lr"]
     return groups
+
+
+def table_rows(cfg, trains, n_rows: int) -> torch.Tensor:
+    """``[V]`` bool: which rows of the tied table the parts ``trains`` update.
+
+        >>> from omni_lib.config import OmniConfig
+        >>> cfg = OmniConfig.from_preset("tiny")
+        >>> keep = table_rows(cfg, ("audio_codes",), cfg.padded_vocab_size)
+        >>> int(keep.sum()) == 7 * cfg.audio_codebook_size, bool(keep[cfg.audio_start + cfg.audio_codebook_size + 1])
+        (True, False)
+
+    (the second: ``pad_a`` of layer 0 stays frozen)
+    """
+    keep = torch.zeros(n_rows, dtype=torch.bool)
+    if "text_rows" in trains:
+        keep[: cfg.text_vocab_size] = True
+    if "audio_rows" in trains:
+        keep[cfg.text_vocab_size:] = True
+    if "audio_codes" in trains:
+        for j in range(cfg.n_audio_layers):
+            start = cfg.audio_start + j * cfg.audio_vocab_size
+            keep[start: start + cfg.audio_codebook_size] = True
+    return keep
 
 
 def clear_stage(model) -> None:
@@ -130,8 +154,8 @@ def clear_stage(model) -> None:
 def trainable_summary(model) -> dict[str, int]:
     """Trainable parameter counts by part after :func:`apply_stage` (for the notebook's freeze table)."""
     cfg, table = model.cfg, model.backbone.get_input_embeddings().weight
-    text_rows, audio_rows = model.__dict__.get("_trained_rows", (False, False))
+    keep = model.__dict__.get("_trained_rows", torch.zeros(table.shape[0], dtype=torch.bool))
     return {"adapter": sum(p.numel() for p in model.adapter.parameters() if p.requires_grad),
             "blocks": sum(p.numel() for p in model.backbone.parameters() if p.requires_grad and p is not table),
-            "text rows": cfg.text_vocab_size * cfg.n_embd * text_rows,
-            "audio rows": (table.shape[0] - cfg.text_vocab_size) * cfg.n_embd * audio_rows}
+            "text rows": int(keep[: cfg.text_vocab_size].sum()) * cfg.n_embd,
+            "audio rows": int(keep[cfg.text_vocab_size:].sum()) * cfg.n_embd}
