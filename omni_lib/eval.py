@@ -1,0 +1,500 @@
+"""The paper's ASR table (spec §9), reproduced: WER on LibriSpeech for Mini-Omni models and Whisper.
+
+On a GPU, with the released checkpoint (the four splits download from OpenSLR, 1.3 GB)::
+
+    huggingface-cli download gpt-omni/mini-omni --local-dir checkpoint
+    python -m omni_lib.eval asr --ckpt checkpoint --data-root data/LibriSpeech --download --batch-size 32
+    python -m omni_lib.eval asr --whisper small --data-root data/LibriSpeech     # the paper's baseline row
+
+Offline, on the course corpus (LibriSpeech layout, synthetic voices) with the tiny course model::
+
+    python -m omni_lib.eval asr --ckpt build/tiny/stage3/model --data-root data/course \\
+        --splits test-voices test-items --out build/eval
+    python -m omni_lib.eval asr --whisper base --data-root data/course --splits test-voices test-items --out build/eval
+    python -m omni_lib.eval bench            # batched decoding against one utterance at a time
+
+``--ckpt`` takes a released Mini-Omni directory (``lit_model.pth``) or one of ours
+(``save_pretrained``: ``model.safetensors`` + ``text_tokenizer.json``). Mini-Omni models decode
+the ASR task layout (spec §2), greedy, in batches of ``--batch-size`` utterances of similar
+length; features come from the model's own Whisper with the window it was trained with.
+
+Written to ``OUT/<run>/``: ``<split>.jsonl``, one line per utterance as it is decoded (``id``,
+``duration``, ``reference``, ``hypothesis``, both normalised, ``seconds`` of processing); a rerun
+**resumes**: only ids missing from the file are decoded. ``summary.json`` and ``OUT/table.md``:
+corpus WER after Whisper's ``EnglishTextNormalizer`` (orthographic and basic WER beside it, see
+:mod:`omni_lib.wer`), every run in ``OUT`` beside the paper's Table 2 rows, and RTFx = seconds
+of audio / seconds of processing (features + decoding; reading files not counted).
+
+Bad input is skipped, reported and counted in the summary, never fatal mid-run: a missing split
+folder, a chapter without ``trans.txt``, a file the transcript does not list, an empty
+transcript line, an unreadable FLAC (see :class:`omni_lib.data.LibriSpeech`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import shutil
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from omni_lib import DATA_DIR
+from omni_lib.wer import normalise, word_errors
+
+SPLITS = ("test-clean", "test-other", "dev-clean", "dev-other")      # the paper's columns
+# Paper Table 2, WER % (spec §9); "–" where the paper gives none.
+PAPER_TABLE = {"wav2vec2-base": {"test-clean": 6.0, "test-other": 13.4},
+               "VITA": {"test-clean": 8.14, "test-other": 18.41, "dev-clean": 7.57, "dev-other": 16.57},
+               "whisper-small": {"test-clean": 3.4, "test-other": 7.6},
+               "Mini-Omni": {"test-clean": 4.5, "test-other": 9.7, "dev-clean": 4.6, "dev-other": 9.2}}
+OPENSLR = ("https://www.openslr.org/resources/12", "https://us.openslr.org/resources/12")
+RATE = 16_000                     # LibriSpeech and Whisper
+# Decoding bound of a Mini-Omni transcript: read speech is ~3 words (~4 Qwen2 tokens) a second.
+TOKENS_PER_SECOND, EXTRA_TOKENS = 10, 12
+
+
+# ---------------------------------------------------------------------------------- recognisers
+class OmniASR:
+    """A Mini-Omni model as a recogniser: the ASR layout, batched, greedy (spec §2, §7)."""
+    window_s: float
+
+    def __init__(self, model, tokenizer, name: str, identity: dict):
+        self.model, self.tokenizer, self.name, self.identity = model, tokenizer, name, identity
+        self.window_s = model.cfg.whisper_window_s
+        self.tokens_per_second, self.extra_tokens = TOKENS_PER_SECOND, EXTRA_TOKENS
+
+    @torch.inference_mode()
+    def transcribe(self, waves: list[torch.Tensor]) -> list[str]:
+        from omni_lib.decode import Request, generate_batch
+
+        feats, lengths = self.model.audio_features(waves, RATE)              # (B, L, D), (B,)
+        # features are cached by content; an evaluation never meets a clip twice
+        self.model.whisper._memory.clear()
+        reqs = [Request("ASR", feats[b, : int(n)]) for b, n in enumerate(lengths)]
+        longest = int(lengths.max()) + 3                                       # input_a ... eot, asr
+        seconds = max(len(w) for w in waves) / RATE
+        steps = min(math.ceil(self.tokens_per_second * seconds) + self.extra_tokens,
+                    self.model.cfg.block_size - longest)
+        n_text = self.tokenizer.n_text
+        return [self.tokenizer.decode([t for t in g.text_ids if t < n_text])
+                for g in generate_batch(self.model, reqs, max_new_steps=steps)]
+
+
+class WhisperASR:
+    """An openai-whisper model: 30 s log-mel windows, batched, greedy, English, no timestamps."""
+    window_s = 30.0
+
+    def __init__(self, model, name: str, identity: dict):
+        self.model, self.name, self.identity = model, name, identity
+
+    @torch.inference_mode()
+    def transcribe(self, waves: list[torch.Tensor]) -> list[str]:
+        import whisper
+
+        device = next(self.model.parameters()).device
+        mel = torch.stack([whisper.log_mel_spectrogram(whisper.pad_or_trim(w), n_mels=self.model.dims.n_mels)
+                           for w in waves]).to(device)                        # (B, n_mels, 3000)
+        opts = whisper.DecodingOptions(language="en", without_timestamps=True, fp16=device.type == "cuda")
+        return [r.text.strip() for r in whisper.decode(self.model, mel, opts)]
+
+
+def _file_id(path: Path) -> str:
+    st = path.stat()
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def load_recognizer(ckpt: str | None = None, whisper: str | None = None, device: str = "cpu",
+                    name: str | None = None):
+    """:class:`OmniASR` for ``ckpt`` (ours or the release, detected) or :class:`WhisperASR` for ``whisper``."""
+    if (ckpt is None) == (whisper is None):
+        raise SystemExit("give exactly one of --ckpt DIR (a Mini-Omni model) or --whisper NAME_OR_PATH")
+    if whisper is not None:
+        from omni_lib.whisper_weights import load_whisper
+
+        model = load_whisper(whisper, device=device).eval()
+        p = Path(whisper)
+        ident = {"whisper": _file_id(p) if p.is_file() else str(whisper), "decode": "greedy, en, 30 s"}
+        return WhisperASR(model, name or f"whisper-{p.stem if p.is_file() else whisper}", ident)
+    from omni_lib.model import OmniModel
+    from omni_lib.text import TextTokenizer
+
+    d = Path(ckpt).expanduser()
+    if (d / "lit_model.pth").is_file():                                       # the release (LitGPT)
+        model = OmniModel.from_mini_omni(d)
+        tokenizer = TextTokenizer.for_config(model.cfg, source=d)
+        default, weights = "mini-omni", d / "lit_model.pth"
+    elif (d / "model.safetensors").is_file():                                 # ours
+        if not (d / "text_tokenizer.json").is_file():
+            raise FileNotFoundError(f"{d} has no text_tokenizer.json: save it beside the model "
+                                    f"(tokenizer.save(dir / 'text_tokenizer.json'), as omni_lib.train does)")
+        model = OmniModel.from_pretrained(d, whisper=True)
+        tokenizer = TextTokenizer.load(d / "text_tokenizer.json", model.cfg)
+        default, weights = f"{model.cfg.name}-{d.parent.name if d.name == 'model' else d.name}", d / "model.safetensors"
+    else:
+        raise FileNotFoundError(f"{d} is not a model directory: expected lit_model.pth (the released Mini-Omni: "
+                                f"huggingface-cli download gpt-omni/mini-omni --local-dir {d}) or model.safetensors "
+                                f"(ours: OmniModel.save_pretrained)")
+    model.to(device).eval()
+    model.whisper.to(device)             # kept outside the module tree (fp32 whatever the model's dtype)
+    ident = {"weights": _file_id(weights), "decode": f"greedy, ASR layout, {TOKENS_PER_SECOND}/s+{EXTRA_TOKENS}"}
+    return OmniASR(model, tokenizer, name or default, ident)
+
+
+# ---------------------------------------------------------------------------------- data
+def read_split(data_root: Path, split: str, max_samples: int | None) -> tuple[list, list[str]]:
+    """The split's utterances and what was skipped (messages); a missing folder is one message."""
+    from omni_lib.data.corpus import CorpusWarning
+    from omni_lib.data.librispeech import LibriSpeech
+
+    try:
+        corpus = LibriSpeech(data_root, split=split, limit=max_samples)
+    except (FileNotFoundError, ValueError) as e:
+        return [], [f"split {split}: {e} (or pass --download)"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CorpusWarning)            # counted and reported below instead
+        examples = list(corpus)
+    problems = list(corpus.errors)
+    if not examples and not problems:
+        problems.append(f"split {split}: no utterances under {corpus.root}")
+    return examples, problems
+
+
+def download_librispeech(data_root: str | Path, splits, *, mirrors=OPENSLR) -> None:
+    """Fetch and unpack LibriSpeech ``splits`` (OpenSLR SLR12) into ``data_root/<split>``."""
+    import tarfile
+    import urllib.error
+    import urllib.request
+
+    from tqdm.auto import tqdm
+
+    root = Path(data_root)
+    for split in splits:
+        if (root / split).is_dir():
+            continue
+        root.mkdir(parents=True, exist_ok=True)
+        part, errors = root / f".{split}.tar.gz.part", []
+        for base in mirrors:
+            url = f"{base}/{split}.tar.gz"
+            try:
+                with urllib.request.urlopen(url, timeout=20) as r, open(part, "wb") as f:
+                    with tqdm(total=int(r.headers.get("Content-Length") or 0) or None, unit="B",
+                              unit_scale=True, desc=f"{split}.tar.gz") as bar:
+                        while chunk := r.read(1 << 20):
+                            f.write(chunk)
+                            bar.update(len(chunk))
+                break
+            except (urllib.error.URLError, OSError) as e:
+                errors.append(f"{url}: {e}")
+        else:
+            part.unlink(missing_ok=True)
+            raise SystemExit(f"could not download LibriSpeech {split} ({'; '.join(errors)}). Without internet, "
+                             f"fetch {split}.tar.gz from https://www.openslr.org/12 elsewhere and unpack it: "
+                             f"tar xzf {split}.tar.gz, then move LibriSpeech/{split} to {root / split}")
+        tmp = root / f".{split}.unpack"
+        with tarfile.open(part) as tar:
+            tar.extractall(tmp, filter="data")
+        found = next(tmp.glob(f"**/{split}"), None)
+        if found is None:
+            raise SystemExit(f"{part} holds no {split} folder: the download is damaged; delete it and retry")
+        found.rename(root / split)
+        shutil.rmtree(tmp)
+        part.unlink()
+
+
+# ---------------------------------------------------------------------------------- results files
+def read_jsonl(path: Path) -> dict[str, dict]:
+    """Decoded utterances by id. A line cut short (a run killed mid-write) is dropped, with a
+    warning, and the file rewritten without it; its utterance is simply decoded again."""
+    if not path.is_file():
+        return {}
+    good, bad = {}, 0
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for line in lines:
+        try:
+            rec = json.loads(line)
+            good[rec["id"]] = rec
+        except (json.JSONDecodeError, KeyError, TypeError):
+            bad += bool(line.strip())
+    if bad or (lines and not path.read_bytes().endswith(b"\n")):
+        warnings.warn(f"{path}: dropped {bad} damaged line(s) (an interrupted run); they are decoded again")
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in good.values()), encoding="utf-8")
+        tmp.replace(path)
+    return good
+
+
+def _check_run_dir(run_dir: Path, identity: dict) -> None:
+    """Resume only results of this very model: others are moved aside (kept), not mixed in."""
+    meta = run_dir / "run.json"
+    if meta.is_file() and json.loads(meta.read_text()) != identity:
+        stale = run_dir / f"stale-{time.strftime('%Y%m%d-%H%M%S')}"
+        stale.mkdir()
+        for f in list(run_dir.glob("*.jsonl")) + [meta]:
+            f.rename(stale / f.name)
+        warnings.warn(f"{run_dir} held results of another model or decoding; moved them to {stale} and "
+                      f"starting over")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    meta.write_text(json.dumps(identity, indent=1))
+
+
+@dataclass
+class SplitResult:
+    problems: list[str] = field(default_factory=list)
+    decoded_now: int = 0
+
+
+def decode_split(rec, examples, jsonl: Path, *, split: str, batch_size: int, progress: bool) -> SplitResult:
+    """Decode the examples missing from ``jsonl``, longest first, appending a line per utterance."""
+    from tqdm.auto import tqdm
+
+    res = SplitResult()
+    done = read_jsonl(jsonl)
+    todo = sorted((e for e in examples if e.id not in done), key=lambda e: -(e.seconds or 0))
+    bar = tqdm(total=len(todo), desc=f"{rec.name} {split}", unit="utt", disable=not progress)
+    for i in range(0, len(todo), batch_size):
+        batch, waves = [], []
+        for ex in todo[i:i + batch_size]:
+            try:
+                waves.append(ex.load(RATE))
+                batch.append(ex)
+            except Exception as e:                 # a FLAC whose header reads but whose samples do not
+                res.problems.append(f"{ex.path}: unreadable audio ({type(e).__name__}: {e})")
+        if batch:
+            with warnings.catch_warnings():        # longer than the window: counted in the summary instead
+                warnings.filterwarnings("ignore", message="clip .* is .* long")
+                t0 = time.perf_counter()
+                hyps = rec.transcribe(waves)
+                share = (time.perf_counter() - t0) / len(batch)
+            with open(jsonl, "a", encoding="utf-8") as f:
+                for ex, w, hyp in zip(batch, waves, hyps):
+                    f.write(json.dumps({"id": ex.id, "duration": round(len(w) / RATE, 3), "reference": ex.text,
+                                        "hypothesis": hyp, "reference_normalised": normalise(ex.text),
+                                        "hypothesis_normalised": normalise(hyp), "seconds": round(share, 4)}) + "\n")
+            res.decoded_now += len(batch)
+        bar.update(len(todo[i:i + batch_size]))
+    bar.close()
+    return res
+
+
+def score(records: list[dict], window_s: float) -> dict:
+    """Corpus WER under the three normalisers, error counts, hours and RTFx of decoded utterances."""
+    out = {"n": len(records)}
+    for kind in ("whisper", "orthographic", "basic"):
+        e = word_errors([normalise(r["reference"], kind) for r in records],
+                        [normalise(r["hypothesis"], kind) for r in records])
+        key = "wer" if kind == "whisper" else f"wer_{kind}"
+        out[key] = e["wer"]
+        if kind == "whisper":
+            out.update({k: e[k] for k in ("substitutions", "deletions", "insertions", "ref_words")})
+    audio = sum(r["duration"] for r in records)
+    busy = sum(r["seconds"] for r in records)
+    out.update(audio_seconds=round(audio, 2), seconds=round(busy, 2), rtfx=audio / busy if busy else None,
+               longer_than_window=sum(r["duration"] > window_s for r in records),
+               empty_references=sum(not normalise(r["reference"]) for r in records))
+    return out
+
+
+# ---------------------------------------------------------------------------------- the table
+def _pct(x) -> str:
+    return "–" if x is None else "inf" if x == float("inf") else f"{100 * x:.1f}" if x < 10 else f"{100 * x:.0f}"
+
+
+def markdown_table(summaries: list[dict]) -> str:
+    """Our runs beside the paper's Table 2 (WER %, Whisper-normalised) and each split's details."""
+    extra = [s for run in summaries for s in run["splits"] if s not in SPLITS]
+    cols = list(SPLITS) + list(dict.fromkeys(extra))
+    lines = ["| model | " + " | ".join(cols) + " | RTFx | source |", "|---" * (len(cols) + 3) + "|"]
+    for model, row in PAPER_TABLE.items():
+        lines.append(f"| {model} | " + " | ".join(str(row.get(c, "–")) for c in cols) + " | – | paper, Table 2 |")
+    for run in summaries:
+        wer = {s: _pct(v.get("wer")) for s, v in run["splits"].items()}
+        rtfx = f"{run['rtfx']:.0f}" if run.get("rtfx") else "–"
+        lines.append(f"| **{run['run']}** | " + " | ".join(wer.get(c, "–") for c in cols) +
+                     f" | {rtfx} | this repo: {run['data_root']}, {run['device']} |")
+    lines += ["", "| run | split | utterances | audio min | WER % | orthographic % | basic % | S / D / I | "
+                  "RTFx | skipped |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for run in summaries:
+        for s, v in run["splits"].items():
+            if "wer" not in v:
+                lines.append(f"| {run['run']} | {s} | 0 | – | – | – | – | – | – | {v.get('skipped', 0)} |")
+                continue
+            rtfx = f"{v['rtfx']:.0f}" if v.get("rtfx") else "–"
+            lines.append(f"| {run['run']} | {s} | {v['n']} | {v['audio_seconds'] / 60:.1f} | {_pct(v['wer'])} | "
+                         f"{_pct(v['wer_orthographic'])} | {_pct(v['wer_basic'])} | {v['substitutions']} / "
+                         f"{v['deletions']} / {v['insertions']} | {rtfx} | {v['skipped']} |")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------- entry points
+def run_asr(rec, data_root: str | Path, splits, out: str | Path, *, batch_size: int = 16,
+            max_samples: int | None = None, progress: bool = True, device: str = "cpu") -> dict:
+    """Evaluate recogniser ``rec`` on ``splits``; the summary dict that :func:`main` returns."""
+    data_root, out = Path(data_root), Path(out)
+    run_dir = out / rec.name
+    _check_run_dir(run_dir, rec.identity)
+    summary = {"run": rec.name, "data_root": str(data_root), "device": device, "batch_size": batch_size,
+               "normaliser": "whisper EnglishTextNormalizer", "splits": {}, "problems": []}
+    all_records = []
+    for split in splits:
+        examples, problems = read_split(data_root, split, max_samples)
+        jsonl = run_dir / f"{split}.jsonl"
+        res = decode_split(rec, examples, jsonl, split=split, batch_size=batch_size, progress=progress) \
+            if examples else SplitResult()
+        problems += res.problems
+        done = read_jsonl(jsonl)
+        records = [done[e.id] for e in examples if e.id in done]
+        all_records += records
+        s = {"skipped": len(problems), "decoded_now": res.decoded_now, "resumed": len(records) - res.decoded_now}
+        if records:
+            s.update(score(records, rec.window_s))
+        summary["splits"][split] = s
+        summary["problems"] += problems
+        for p in problems:
+            print(f"skipped: {p}", file=sys.stderr)
+    if not all_records:
+        raise SystemExit(f"nothing to evaluate under {data_root} for {', '.join(splits)}:\n  " +
+                         "\n  ".join(summary["problems"]))
+    total = score(all_records, rec.window_s)
+    summary.update(wer=total["wer"], wer_orthographic=total["wer_orthographic"], rtfx=total["rtfx"],
+                   skipped=len(summary["problems"]))
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+    runs = [json.loads(p.read_text()) for p in sorted(out.glob("*/summary.json"))]
+    summary["table"] = markdown_table(runs)
+    (out / "table.md").write_text(summary["table"])
+    (run_dir / "table.md").write_text(markdown_table([summary]))
+    return summary
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ckpt", help="a Mini-Omni model directory: the release (lit_model.pth) or ours (model.safetensors)")
+    p.add_argument("--whisper", help="an openai-whisper baseline: a name (base, small, ...) or checkpoint path")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """``python -m omni_lib.eval asr ...`` (or ``bench ...``); returns the summary as a dict."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        return bench_main(argv[1:])
+    p = argparse.ArgumentParser(prog="python -m omni_lib.eval", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("asr", help="WER on LibriSpeech-layout splits, resumable, with the paper's table")
+    sub.add_parser("bench", help="batched decoding against one utterance at a time (see bench --help)")
+    _add_model_args(a)
+    a.add_argument("--data-root", default=str(DATA_DIR / "LibriSpeech"), help="folder holding the split folders")
+    a.add_argument("--splits", nargs="+", default=list(SPLITS))
+    a.add_argument("--max-samples", type=int, default=None, help="at most this many utterances per split")
+    a.add_argument("--out", default="build/eval", help="results: OUT/<run>/<split>.jsonl, OUT/table.md")
+    a.add_argument("--name", default=None, help="the run's name in the table (default: from the model)")
+    a.add_argument("--download", action="store_true", help="fetch missing LibriSpeech splits from OpenSLR")
+    a.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    if args.batch_size < 1:
+        p.error("--batch-size must be at least 1")
+    if args.download:
+        download_librispeech(args.data_root, args.splits)
+    rec = load_recognizer(args.ckpt, args.whisper, args.device, args.name)
+    summary = run_asr(rec, args.data_root, args.splits, args.out, batch_size=args.batch_size,
+                      max_samples=args.max_samples, progress=not args.no_progress, device=args.device)
+    print(summary["table"])
+    print(f"results in {Path(args.out) / rec.name}; table in {Path(args.out) / 'table.md'}")
+    return summary
+
+
+# ---------------------------------------------------------------------------------- throughput
+def bench_main(argv: list[str] | None = None) -> dict:
+    """Batched ASR decoding against one utterance at a time: same model, same utterances, one run.
+
+        python -m omni_lib.eval bench [--ckpt DIR | --whisper NAME] [--n 16] [--batch-size 16] [--json]
+
+    Default model: the trained course model if ``build/tiny`` has it, else the ``tiny`` preset
+    with random weights (its transcripts are junk, but it costs the same). Each pass is timed end
+    to end (Whisper features + decoding), after a warm-up, with the feature cache emptied, and the
+    two passes alternate for ``--rounds`` rounds (medians reported) so a busy machine slows both.
+    """
+    p = argparse.ArgumentParser(prog="python -m omni_lib.eval bench", description=bench_main.__doc__.splitlines()[0])
+    _add_model_args(p)
+    p.add_argument("--data-root", default=str(DATA_DIR / "course"))
+    p.add_argument("--split", default="test-voices")
+    p.add_argument("--n", type=int, default=16, help="utterances")
+    p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    rec = _bench_recognizer(args)
+    examples, problems = read_split(Path(args.data_root), args.split, args.n)
+    if not examples:
+        raise SystemExit("no utterances to time: " + "; ".join(problems))
+    waves = [e.load(RATE) for e in examples]
+    audio_s = sum(len(w) for w in waves) / RATE
+    rec.transcribe(waves[:1])                                       # warm-up: allocations, lazy imports
+
+    def timed(batch_size: int) -> tuple[float, list[str]]:
+        if isinstance(rec, OmniASR):
+            rec.model.whisper._memory.clear()                       # no feature cache hits across passes
+        order = sorted(range(len(waves)), key=lambda i: -len(waves[i]))   # as the eval batches: longest first
+        hyps = [""] * len(waves)
+        t0 = time.perf_counter()
+        for i in range(0, len(order), batch_size):
+            idx = order[i:i + batch_size]
+            for j, h in zip(idx, rec.transcribe([waves[j] for j in idx])):
+                hyps[j] = h
+        return time.perf_counter() - t0, hyps
+
+    single, batched = [], []
+    for _ in range(args.rounds):
+        single.append(timed(1))
+        batched.append(timed(args.batch_size))
+    med = lambda runs: sorted(t for t, _ in runs)[len(runs) // 2]   # noqa: E731
+    t1, tb = med(single), med(batched)
+    refs = [normalise(e.text) for e in examples]
+    h1, hb = single[0][1], batched[0][1]
+    out = {"model": rec.name, "device": args.device, "utterances": len(waves), "audio_seconds": round(audio_s, 2),
+           "batch_size": args.batch_size, "single_seconds": round(t1, 3), "batched_seconds": round(tb, 3),
+           "speedup": t1 / tb, "rtfx_single": audio_s / t1, "rtfx_batched": audio_s / tb,
+           "same_hypotheses": sum(a == b for a, b in zip(h1, hb)) / len(h1),
+           "wer_single": word_errors(refs, [normalise(h) for h in h1])["wer"],
+           "wer_batched": word_errors(refs, [normalise(h) for h in hb])["wer"], "threads": torch.get_num_threads()}
+    if args.json:
+        print(json.dumps(out, indent=1))
+    else:
+        print(f"{rec.name} on {len(waves)} utterances of {args.split} ({audio_s:.1f} s of audio), {args.device}, "
+              f"{out['threads']} threads\n"
+              f"  one at a time : {t1:6.2f} s   RTFx {out['rtfx_single']:6.1f}\n"
+              f"  batches of {args.batch_size:<3}: {tb:6.2f} s   RTFx {out['rtfx_batched']:6.1f}   "
+              f"speed-up {out['speedup']:.2f}x\n"
+              f"  same transcripts: {100 * out['same_hypotheses']:.0f} %; WER {100 * out['wer_single']:.1f} % / "
+              f"{100 * out['wer_batched']:.1f} %")
+    return out
+
+
+def _bench_recognizer(args):
+    if args.ckpt or args.whisper:
+        return load_recognizer(args.ckpt, args.whisper, args.device)
+    from omni_lib.train import COURSE_DIR
+
+    trained = next(iter(sorted(COURSE_DIR.glob("stage*/model/model.safetensors"), reverse=True)), None)
+    if trained is not None:
+        return load_recognizer(str(trained.parent), None, args.device)
+    from omni_lib.config import OmniConfig
+    from omni_lib.encoder import WhisperEncoder
+    from omni_lib.model import OmniModel
+    from omni_lib.text import TextTokenizer
+
+    print("no trained course model in build/tiny: timing the tiny preset with random weights", file=sys.stderr)
+    cfg = OmniConfig.from_preset("tiny")
+    torch.manual_seed(0)
+    model = OmniModel(cfg).eval().attach_whisper(WhisperEncoder.from_config(cfg))
+    return OmniASR(model.to(args.device), TextTokenizer.for_config(cfg), "tiny-random", {})
+
+
+if __name__ == "__main__":
+    main()
