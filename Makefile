@@ -2,12 +2,13 @@
 #   make course   run every notebook in order (tiny preset, headless) into build/ and print a summary
 #   make test     the whole test suite, notebooks included
 #   make lab      JupyterLab on notebooks/
+#   make grade    grade the exercises in exercises/ (see exercises/README.md; EXERCISES="02_delay" for one)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PRESET ?= tiny
 
-.PHONY: setup course test lab clean
+.PHONY: setup course test lab clean grade
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh $(VENV)
@@ -23,6 +24,9 @@ test: $(STAMP)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
+
+grade: $(STAMP)
+	$(PY) -m omni_lib.grade $(EXERCISES) $(GRADE_ARGS)
 
 clean:
 	rm -rf build

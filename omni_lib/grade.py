@@ -35,7 +35,7 @@ import argparse
 import importlib.util
 import itertools
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 EXERCISES_DIR = Path(__file__).resolve().parent.parent / "exercises"
@@ -120,13 +120,13 @@ def strip_solutions(source: str) -> str:
             '''Twice x.'''
             raise NotImplementedError  # YOUR CODE HERE
     """
-    out, inside = [STUB_HEADER], None
+    out, inside, blocks = [STUB_HEADER], None, 0
     for n, line in enumerate(source.splitlines(keepends=True), 1):
         marker = line.strip()
         if marker == BEGIN:
             if inside is not None:
                 raise ValueError(f"line {n}: {BEGIN} inside the block opened at line {inside}")
-            inside = n
+            inside, blocks = n, blocks + 1
             indent = line[: len(line) - len(line.lstrip())]
             out.append(f"{indent}raise NotImplementedError  # YOUR CODE HERE\n")
         elif marker == END:
@@ -137,7 +137,7 @@ def strip_solutions(source: str) -> str:
             out.append(line)
     if inside is not None:
         raise ValueError(f"the block opened at line {inside} has no {END}")
-    if len(out) == 1:
+    if not blocks:
         raise ValueError(f"no {BEGIN} / {END} block: nothing for the student to write")
     return "".join(out)
 
@@ -161,6 +161,7 @@ class Score:
     passed: int = 0
     total: int = 0
     error: str = ""              # a grader that could not be collected (a broken grader, not a student error)
+    failures: dict[str, str] = field(default_factory=dict)      # test id -> first line of its error
 
     @property
     def points(self) -> float:
@@ -171,12 +172,12 @@ class _Outcomes:
     """A pytest plugin: the final outcome of every test item, by exercise folder."""
 
     def __init__(self):
-        self.items: dict[str, tuple[str, str]] = {}     # nodeid -> (exercise, "passed" | "failed" | ...)
+        self.items: dict[str, list] = {}                # nodeid -> [exercise, "passed" | "failed" | ..., message]
         self.errors: dict[str, str] = {}                # exercise -> collection error
 
     def pytest_collection_finish(self, session):
         for item in session.items:
-            self.items[item.nodeid] = (Path(item.path).parent.name, "not run")
+            self.items[item.nodeid] = [Path(item.path).parent.name, "not run", ""]
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -185,12 +186,12 @@ class _Outcomes:
     def pytest_runtest_logreport(self, report):
         if report.nodeid not in self.items:
             return
-        exercise, outcome = self.items[report.nodeid]
+        record = self.items[report.nodeid]
         if report.failed:                                # setup (e.g. the module did not import), call or teardown
-            outcome = "failed"
-        elif report.when == "call" and outcome != "failed":
-            outcome = report.outcome                    # passed or skipped (a skip earns nothing)
-        self.items[report.nodeid] = (exercise, outcome)
+            crash = getattr(report.longrepr, "reprcrash", None)
+            record[1:] = "failed", crash.message if crash else str(report.longrepr).strip().splitlines()[-1]
+        elif report.when == "call" and record[1] != "failed":
+            record[1] = report.outcome                  # passed or skipped (a skip earns nothing)
 
 
 def run(exercises: list[str] | None = None, *, solutions: bool = False, submission: str | Path | None = None,
@@ -215,9 +216,11 @@ def run(exercises: list[str] | None = None, *, solutions: bool = False, submissi
     outcomes = _Outcomes()
     pytest.main(args + list(pytest_args), plugins=[outcomes])
     scores = {n: Score(n, error=outcomes.errors.get(n, "")) for n in names}
-    for exercise, outcome in outcomes.items.values():
+    for nodeid, (exercise, outcome, message) in outcomes.items.items():
         scores[exercise].total += 1
         scores[exercise].passed += outcome == "passed"
+        if outcome != "passed":
+            scores[exercise].failures[nodeid.split("::", 1)[-1]] = message.splitlines()[0] if message else outcome
     for s in scores.values():
         if not s.total and not s.error:
             s.error = "no tests collected"
