@@ -14,13 +14,14 @@ student who edits their copy of a grader changes nothing.
     python -m omni_lib.grade 02 -v               # pytest's own report of each failure, then the table
     python -m omni_lib.grade --write-stubs       # instructors: regenerate every exercise.py from solution.py
 
-Worked example, on the untouched stubs (a stub fails every test of its exercise)::
+Worked example, on the untouched stubs (a stub fails every test of its exercise; ``-q`` prints the
+table only, without pytest's list of failed tests)::
 
-    $ python -m omni_lib.grade 02_delay 08_wer
+    $ python -m omni_lib.grade 02_delay 08_wer -q
     exercise            tests     points
-    02_delay             0/11    0.0/10
-    08_wer               0/10    0.0/10
-    total                0/21    0.0/20
+    02_delay              0/9     0.0/10
+    08_wer                0/7     0.0/10
+    total                0/16     0.0/20
 
 Each exercise is worth :data:`POINTS` points, shared equally by its tests. The exit status is 0
 when every selected test passed and 1 otherwise, so an autograder (GitHub Classroom) can give an

@@ -34,7 +34,7 @@ def prompt_of(ex: Example) -> torch.Tensor:
                        text_ids=ex.answer if ex.task == "TTS" else ex.question)
 
 
-def test_worked_example_grid(mine):
+def test_worked_example(mine):
     grid = mine.answer_grid("TTS", [5], torch.full((7, 1), 3), CFG)     # one word, one frame of code 3
     assert grid.shape == (8, 9)                                          # max(1 + 1, 1 + 1) + 7 steps
     assert grid[0].tolist() == [4097, 3, 4096, 4097, 4097, 4097, 4097, 4097, 4097]    # layer 0 from step 1
