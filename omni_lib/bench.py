@@ -1,9 +1,16 @@
-"""How fast does it talk? Decoding speed on this machine, ours against a reference-style decode.
+"""How fast does it talk, and what does a training step cost? Benchmarks on this machine.
 
     python -m omni_lib.bench decode --preset mini-omni [--dtype fp32|bf16|int8] [--steps 64] [--json]
+    python -m omni_lib.bench train --preset mini-omni [--micro-batch 1] [--seq-len 512] [--json]
+    python -m omni_lib.bench eval ...       # the evaluation benchmark: arguments go to omni_lib.eval.bench_main
 
-Builds the model of the preset with random weights (same cost as the real ones), then measures in
-ONE run, interleaving the decoders round by round so that a busy machine slows all of them alike:
+``train`` (one optimizer step of a stage, measured, and the paper's 8×A100 schedule, computed)
+lives in :mod:`omni_lib.bench_train`; the rest of this module is ``decode``: decoding speed,
+ours against a reference-style decode.
+
+``decode`` builds the model of the preset with random weights (same cost as the real ones), then
+measures in ONE run, interleaving the decoders round by round so that a busy machine slows all of
+them alike:
 
 * **ours**: :func:`omni_lib.decode.decode_steps`, batch-parallel (batch 2), the fast path;
 * **plain**: the same loop with ``fast=False`` (the backbone's own forward and growing cache,
@@ -44,6 +51,7 @@ import warnings
 
 import torch
 
+from omni_lib import bench_train
 from omni_lib.config import OmniConfig
 from omni_lib.decode import Request, decode_steps
 from omni_lib.model import OmniModel, _attend, _rotate, quantize_int8
@@ -452,7 +460,22 @@ def format_table(r: dict) -> str:
     return "\n".join(lines)
 
 
+def run_eval(argv: list[str]):
+    """``bench eval ARGS``: hand ``ARGS`` untouched to :func:`omni_lib.eval.bench_main` (imported only here)."""
+    try:
+        from omni_lib.eval import bench_main
+    except ModuleNotFoundError as e:
+        if e.name != "omni_lib.eval":
+            raise
+        raise SystemExit("python -m omni_lib.bench eval: omni_lib/eval.py is not in this checkout yet") from e
+    return bench_main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["eval"]:                        # before argparse, so that every option reaches eval as is
+        out = run_eval(argv[1:])
+        return out if isinstance(out, int) else 0
     p = argparse.ArgumentParser(prog="python -m omni_lib.bench", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("decode", help="decoding speed: ours vs plain vs reference-style, batch-parallel")
@@ -467,7 +490,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="reference-style decode in fp32, in --dtype, both (default) or none")
     d.add_argument("--no-plain", action="store_true", help="skip the plain loop (fast=False)")
     d.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    bench_train.add_arguments(sub.add_parser("train", help="one training step: time and memory measured, "
+                                             "FLOPs and the paper's 8xA100 schedule computed"))
+    sub.add_parser("eval", add_help=False, help="the evaluation benchmark (omni_lib.eval.bench_main; "
+                   "'eval --help' for its options)")
     args = p.parse_args(argv)
+    if args.command == "train":
+        return bench_train.run(args)
     if args.steps < 4 or args.rounds < 1:
         p.error("--steps must be at least 4 (2 are spent ending the text) and --rounds at least 1")
     log = (lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True)) if not args.json else None

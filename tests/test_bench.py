@@ -137,3 +137,101 @@ def test_the_command_prints_every_field(capsys):
     assert ttfa["total_ms"] == pytest.approx(sum(v for k, v in ttfa.items() if k != "total_ms"), abs=0.5)
     table = bench.format_table(r)
     assert "time to first audio, ours" in table and "reference_fp32" in table
+
+
+# ---------------------------------------------------------------------------------- the training benchmark
+from omni_lib import bench_train  # noqa: E402
+from omni_lib.batches import TRAIN_TASKS, collate, make_example  # noqa: E402
+from omni_lib.stages import STAGES, Stage  # noqa: E402
+
+
+def test_train_command_runs_a_step_and_reports_every_figure(capsys):
+    assert bench.main(["train", "--preset", "tiny", "--seq-len", "64", "--micro-batch", "2", "--steps", "1",
+                       "--warmup", "1", "--threads", "1", "--grad-checkpointing", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    m, c = r["measured"], r["computed"]
+    assert r["stage"] == 3 and r["task"] == "A1A2" and len(m["steps_s"]) == 1 and len(m["warmup_s"]) == 1
+    assert m["step_s"] > 0 and m["peak_rss_mb"] > 0 and m["achieved_gflop_s"] > 0 and m["first_loss"] > 0
+    assert (c["examples_per_step"], c["positions_per_step"], c["tokens_per_step"]) == (2, 128, 8 * 128)
+    assert c["params_trained"] == c["params_total"]              # stage 3 trains everything but Whisper
+    assert c["flops_per_step"]["total"] == sum(v for k, v in c["flops_per_step"].items() if k != "total")
+    assert set(r["schedule"]["stages"]) == {"1", "2", "3"}                 # the paper's stages (JSON keys)
+    assert "MEASURED" in bench_train.format_train(r) and "COMPUTED" in bench_train.format_train(r)
+
+
+def test_train_bench_trains_only_the_stage_and_counts_its_flops():
+    r = bench_train.bench_train("tiny", stage=1, task="ASR", seq_len=48, steps=1, warmup=0, threads=1)
+    parts = r["computed"]["params_trained_by_part"]
+    assert parts["blocks"] == parts["text rows"] == 0 and parts["adapter"] > 0 and parts["audio rows"] > 0
+    cfg = OmniConfig.from_preset("tiny")
+    ex = bench_train.sized_example(cfg, "ASR", 48, torch.Generator().manual_seed(0))
+    (counts,) = bench_train.batch_counts(collate([ex], cfg))
+    assert counts["audio_targets"] == 0 and counts["text_targets"] == 48 - (16 + 3) + 1   # ASR: text only
+    assert r["computed"]["flops_per_step"] == bench_train.example_flops(cfg, STAGES["tiny"][1], **counts)
+
+
+@pytest.mark.parametrize("task", TRAIN_TASKS)
+def test_sized_examples_have_exactly_the_asked_positions(task):
+    cfg = OmniConfig.from_preset("tiny")
+    for T in (32, 100, 512):
+        ex = bench_train.sized_example(cfg, task, T, torch.Generator().manual_seed(T))
+        assert make_example(ex, cfg)[0].shape == (8, T), (task, T)
+
+
+def test_matmul_params_equal_the_models_weights():
+    cfg = OmniConfig.from_preset("tiny")
+    model = OmniModel(cfg)
+    p = bench_train.matmul_params(cfg)
+    linear = lambda m: sum(x.weight.numel() for x in m.modules() if isinstance(x, torch.nn.Linear))   # noqa: E731
+    assert p["blocks"] == linear(model.backbone.layers) == 3 * (192 * 32 * (2 * 6 + 2 * 2) + 3 * 192 * 512)
+    assert p["adapter"] == linear(model.adapter) == 2 * 512 * 512 + 512 * 192
+    assert (p["text_head"], p["audio_head"]) == (1024 * 192, 4160 * 192)
+    big = bench_train.matmul_params(OmniConfig.from_preset("mini-omni"))
+    assert big["blocks"] == 24 * (896 * 64 * 32 + 3 * 896 * 4864) == 357_826_560
+
+
+def test_flop_formula_on_a_literal_example():
+    cfg = OmniConfig.from_preset("tiny")
+    everything = Stage("all", ("adapter", "text_rows", "audio_rows", "blocks"), {"A1A2": 1.0}, steps=1, lr=1.0,
+                       min_lr=0.1, warmup=1, global_batch=1)
+    f = bench_train.example_flops(cfg, everything, positions=10, speech=4, text_targets=3, audio_targets=14)
+    assert f["blocks"] == 6 * 1_179_648 * 10                               # 6 · N_blocks · T
+    assert f["attention"] == 12 * 3 * (6 * 32) * 10 ** 2                   # 12 · n_layer · d_attn · T²
+    assert f["adapter"] == 6 * 622_592 * 4
+    assert f["head"] == 6 * (196_608 * 3 + 798_720 * 14)
+    assert f["total"] == 70_778_880 + 691_200 + 14_942_208 + 70_631_424
+    # stage 1 of the paper: frozen blocks and text rows still pass gradients down to the adapter (4, not 6)
+    assert bench_train.flop_factors(STAGES["mini-omni"][1]) == {
+        "blocks": 4, "attention": 12, "adapter": 6, "text_head": 4, "audio_head": 6}
+    assert bench_train.flop_factors(STAGES["mini-omni"][2])["adapter"] == 2          # frozen: forward only
+    assert set(bench_train.flop_factors(STAGES["mini-omni"][3]).values()) == {6, 12}
+
+
+def test_schedule_arithmetic():
+    r = bench_train.schedule_row(steps=1000, global_batch=192, positions=2048, flops_per_example=5e12, hours=24)
+    assert r["positions"] == 1000 * 192 * 2048 and r["tokens"] == 8 * r["positions"]
+    assert r["flops_per_step"] == 192 * 5e12 and r["flops"] == 1000 * 192 * 5e12
+    assert r["tokens_per_s"] == pytest.approx(8 * 1000 * 192 * 2048 / 86400, abs=1e-3)
+    assert r["utilisation_needed"] == pytest.approx(9.6e17 / 86400 / (8 * 312e12), abs=1e-4)
+    assert r["hours_at_40pct"] == pytest.approx(9.6e17 / (0.4 * 8 * 312e12) / 3600, abs=0.01)
+    s = bench_train.paper_schedule()
+    st3 = s["stages"][3]
+    assert (st3["steps"], st3["global_batch"], st3["positions_per_example"]) == (55_000, 192, 2048)
+    # padded to 2048, the blocks and attention dominate: 6 · 357.8 M · 2048 + 12 · 24 · 896 · 2048² per example
+    core = 6 * 357_826_560 * 2048 + 12 * 24 * 896 * 2048 ** 2
+    assert core < st3["flops_per_step"] / 192 < 1.05 * core
+
+
+def test_eval_subcommand_forwards_its_arguments(monkeypatch, capsys):
+    import sys
+    import types
+
+    seen = []
+    fake = types.ModuleType("omni_lib.eval")
+    fake.bench_main = lambda argv: seen.append(argv) or 0
+    monkeypatch.setitem(sys.modules, "omni_lib.eval", fake)
+    assert bench.main(["eval", "--preset", "tiny", "--json", "asr"]) == 0
+    assert seen == [["--preset", "tiny", "--json", "asr"]]
+    with pytest.raises(SystemExit):
+        bench.main(["--help"])
+    assert "eval" in capsys.readouterr().out
