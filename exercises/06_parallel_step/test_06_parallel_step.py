@@ -10,7 +10,7 @@ from omni_lib.decode import generate
 from omni_lib.model import OmniModel
 from omni_lib.tokens import TokenSpace, build_batch_parallel
 
-CFG = OmniConfig.from_preset("tiny", n_layer=1)
+CFG = OmniConfig.from_preset("tiny", n_layer=1, tie_word_embeddings=False)   # untied: the head can be rigged
 TS = TokenSpace(CFG)
 STEPS = 16                                                    # layer 6 starts at step 7
 FEATS = torch.randn(4, CFG.whisper_dim, generator=torch.Generator().manual_seed(1))   # a 4-frame question
@@ -63,16 +63,19 @@ def cases():
         torch.manual_seed(0)
         plain = OmniModel(CFG).eval()
     out = {"plain": (plain, reference(plain))}
-    tokens = out["plain"][1].tokens
-    text_ends = swap_rows(plain, int(tokens[7, 3]), TS.eot)             # the 4th text token becomes eot
+    said = out["plain"][1].tokens[7].tolist()
+    step = first_new(said, 2)                                           # that text token becomes eot
+    text_ends = swap_head_rows(plain, said[step], TS.eot)
     out["text_ends"] = (text_ends, reference(text_ends))
+    said = out["text_ends"][1].tokens[6].tolist()
+    step = first_new(said, 8)                                           # after layer 6 has started (step 7)
     layer6 = CFG.audio_start + 6 * CFG.audio_vocab_size
-    audio_stops = swap_rows(text_ends, layer6 + int(tokens[6, 10]), layer6 + TS.eoa)  # a value after layer 6 starts
+    audio_stops = swap_head_rows(text_ends, layer6 + said[step], layer6 + TS.eoa)
     out["audio_stops"] = (audio_stops, reference(audio_stops))
     # the grader's own check: the rigged copies do reach the rules they are there to test
     ends = out["text_ends"][1]
-    assert ends.stop == "max_steps" and TS.eot in ends.tokens[7].tolist() and ends.tokens[7, -1] == TS.pad_t
-    assert out["audio_stops"][1].stop == "eoa"
+    assert ends.stop == "max_steps" and TS.eot in ends.tokens[7, 2:].tolist() and ends.tokens[7, -1] == TS.pad_t
+    assert out["audio_stops"][1].stop == "eoa" and out["audio_stops"][1].steps == step
     return out
 
 
@@ -80,13 +83,17 @@ def reference(model: OmniModel):
     return generate(model, "A1A2", audio_features=FEATS, batch_parallel=True, max_new_steps=STEPS)
 
 
-def swap_rows(model: OmniModel, i: int, j: int) -> OmniModel:
-    """A copy whose (tied) embedding/head rows i and j are swapped: it says j wherever it said i."""
+def first_new(tokens: list[int], start: int) -> int:
+    """The first step from ``start`` on whose token was not said before."""
+    return next(s for s in range(start, len(tokens)) if tokens[s] not in tokens[:s])
+
+
+def swap_head_rows(model: OmniModel, i: int, j: int) -> OmniModel:
+    """A copy whose output head has rows i and j swapped: it says j wherever it said i (inputs unchanged)."""
     rigged = OmniModel(CFG).eval()
     rigged.load_state_dict(model.state_dict())
-    w = rigged.backbone.get_input_embeddings().weight
     with torch.no_grad():
-        w[[i, j]] = w[[j, i]]
+        rigged.lm_head.weight[[i, j]] = rigged.lm_head.weight[[j, i]]
     return rigged
 
 
