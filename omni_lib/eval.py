@@ -307,6 +307,10 @@ def _pct(x) -> str:
     return "–" if x is None else "inf" if x == float("inf") else f"{100 * x:.1f}" if x < 10 else f"{100 * x:.0f}"
 
 
+def _rtfx(x) -> str:
+    return "–" if not x else f"{x:.1f}" if x < 10 else f"{x:.0f}"
+
+
 def markdown_table(summaries: list[dict]) -> str:
     """Our runs beside the paper's Table 2 (WER %, Whisper-normalised) and each split's details."""
     extra = [s for run in summaries for s in run["splits"] if s not in SPLITS]
@@ -316,9 +320,8 @@ def markdown_table(summaries: list[dict]) -> str:
         lines.append(f"| {model} | " + " | ".join(str(row.get(c, "–")) for c in cols) + " | – | paper, Table 2 |")
     for run in summaries:
         wer = {s: _pct(v.get("wer")) for s, v in run["splits"].items()}
-        rtfx = f"{run['rtfx']:.0f}" if run.get("rtfx") else "–"
         lines.append(f"| **{run['run']}** | " + " | ".join(wer.get(c, "–") for c in cols) +
-                     f" | {rtfx} | this repo: {run['data_root']}, {run['device']} |")
+                     f" | {_rtfx(run.get('rtfx'))} | this repo: {'/'.join(Path(run['data_root']).parts[-2:])}, {run['device']} |")
     lines += ["", "| run | split | utterances | audio min | WER % | orthographic % | basic % | S / D / I | "
                   "RTFx | skipped |", "|---|---|---|---|---|---|---|---|---|---|"]
     for run in summaries:
@@ -326,10 +329,9 @@ def markdown_table(summaries: list[dict]) -> str:
             if "wer" not in v:
                 lines.append(f"| {run['run']} | {s} | 0 | – | – | – | – | – | – | {v.get('skipped', 0)} |")
                 continue
-            rtfx = f"{v['rtfx']:.0f}" if v.get("rtfx") else "–"
             lines.append(f"| {run['run']} | {s} | {v['n']} | {v['audio_seconds'] / 60:.1f} | {_pct(v['wer'])} | "
                          f"{_pct(v['wer_orthographic'])} | {_pct(v['wer_basic'])} | {v['substitutions']} / "
-                         f"{v['deletions']} / {v['insertions']} | {rtfx} | {v['skipped']} |")
+                         f"{v['deletions']} / {v['insertions']} | {_rtfx(v.get('rtfx'))} | {v['skipped']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -378,6 +380,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--whisper", help="an openai-whisper baseline: a name (base, small, ...) or checkpoint path")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: torch's choice); on a shared machine 1 is often faster")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -396,17 +400,22 @@ def main(argv: list[str] | None = None) -> dict:
     a.add_argument("--out", default="build/eval", help="results: OUT/<run>/<split>.jsonl, OUT/table.md")
     a.add_argument("--name", default=None, help="the run's name in the table (default: from the model)")
     a.add_argument("--download", action="store_true", help="fetch missing LibriSpeech splits from OpenSLR")
-    a.add_argument("--no-progress", action="store_true")
+    a.add_argument("--no-progress", action="store_true", help="no progress bars")
+    a.add_argument("--quiet", action="store_true", help="no progress bars and no table (notebooks print their own)")
     args = p.parse_args(argv)
     if args.batch_size < 1:
         p.error("--batch-size must be at least 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.download:
         download_librispeech(args.data_root, args.splits)
     rec = load_recognizer(args.ckpt, args.whisper, args.device, args.name)
     summary = run_asr(rec, args.data_root, args.splits, args.out, batch_size=args.batch_size,
-                      max_samples=args.max_samples, progress=not args.no_progress, device=args.device)
-    print(summary["table"])
-    print(f"results in {Path(args.out) / rec.name}; table in {Path(args.out) / 'table.md'}")
+                      max_samples=args.max_samples, progress=not (args.no_progress or args.quiet),
+                      device=args.device)
+    if not args.quiet:
+        print(summary["table"])
+        print(f"results in {Path(args.out) / rec.name}; table in {Path(args.out) / 'table.md'}")
     return summary
 
 
@@ -429,6 +438,8 @@ def bench_main(argv: list[str] | None = None) -> dict:
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     rec = _bench_recognizer(args)
     examples, problems = read_split(Path(args.data_root), args.split, args.n)
     if not examples:

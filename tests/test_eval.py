@@ -137,10 +137,11 @@ def jsonl_ids(out, run="fake", split="test-a"):
 
 
 # ---------------------------------------------------------------------------------- a model end to end
-def test_mini_omni_model_run_writes_lines_table_and_summary(corpus, model_dir, tmp_path):
+def test_mini_omni_model_run_writes_lines_table_and_summary(corpus, model_dir, tmp_path, capsys):
     out = tmp_path / "out"
     s = ev.main(["asr", "--ckpt", str(model_dir), "--data-root", str(corpus), "--splits", "test-a",
                  "--out", str(out), "--batch-size", "6", "--no-progress"])
+    assert "| Mini-Omni | 4.5 | 9.7 | 4.6 | 9.2 |" in capsys.readouterr().out         # printed
     assert s["run"] == f"tiny-{model_dir.parent.name}" and s["splits"]["test-a"]["n"] == 6 and s["skipped"] == 0
     lines = [json.loads(x) for x in (out / s["run"] / "test-a.jsonl").read_text().splitlines()]
     assert {"id", "duration", "reference", "hypothesis", "reference_normalised", "hypothesis_normalised",
@@ -279,7 +280,7 @@ def test_model_arguments_are_checked(tmp_path):
 # ---------------------------------------------------------------------------------- baseline, throughput
 def test_whisper_baseline_on_two_utterances(corpus, tmp_path):
     s = ev.main(["asr", "--whisper", "tiny.en", "--data-root", str(corpus), "--splits", "test-a", "--max-samples",
-                 "2", "--out", str(tmp_path / "out"), "--no-progress"])     # real weights; base: notebook 06
+                 "2", "--out", str(tmp_path / "out"), "--quiet"])     # real weights; base: notebook 06
     assert s["run"] == "whisper-tiny.en" and s["splits"]["test-a"]["n"] == 2
     assert s["wer"] < 0.5                         # "what is two plus five": right, or nearly
     assert s["splits"]["test-a"]["wer_orthographic"] > s["wer"]       # upper-case references vs cased output
