@@ -258,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.dir is not None and not args.dir.expanduser().is_dir():
         p.error(f"--dir {args.dir} is not a directory")
-    scores = run(names, solutions=args.solutions, submission=args.dir, report="verbose" if args.verbose else "quiet" if args.quiet else "short")
+    report = "verbose" if args.verbose else "quiet" if args.quiet else "short"
+    scores = run(names, solutions=args.solutions, submission=args.dir, report=report)
     print(format_table(scores))
     return 0 if all(s.total and s.passed == s.total and not s.error for s in scores) else 1
 

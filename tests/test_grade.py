@@ -15,14 +15,22 @@ pytestmark = pytest.mark.skipif(not HAVE_SOLUTIONS, reason="no reference solutio
 
 # One plausible bug per exercise: (text of solution.py, what the bug writes instead).
 MUTANTS = {
-    "01_snac_frames": ("torch.stack([coarse, middle[:, 0],", "torch.stack([coarse, middle[:, 1],"),   # layer 1 = middle[2f+1]
-    "02_delay": ("out[j, j + 1: j + 1 + F] = rows[j]", "out[j, j: j + F] = rows[j]"),              # off-by-one delay
-    "03_task_layouts": ("ts.asr if task == \"ASR\" else ts.answer_t", "ts.answer_t"),               # ASR asks for an answer
-    "04_embedding": ("x[b, :N_AUDIO, 1: 1 + n]", "x[b, :, 1: 1 + n]"),                              # splices the text row too
-    "05_loss_masks": ("text_on & (grid[n_audio] != ts.pad_t)", "text_on"),                         # trains the forced pad_t
-    "06_parallel_step": ("text = int(text_logits[1]", "text = int(text_logits[0]"),                # text from the speaking row
-    "07_streaming": ("first = max(self.done - self.left, 0)", "first = self.done"),               # no left context: seams
-    "08_wer": ("range(M + 1):\n        d[0][j] = j", "range(M + 1):\n        d[0][j] = 0"),          # free leading insertions
+    # layer 1 takes middle[2f + 1]
+    "01_snac_frames": ("torch.stack([coarse, middle[:, 0],", "torch.stack([coarse, middle[:, 1],"),
+    # off-by-one delay: layer j lags j steps
+    "02_delay": ("out[j, j + 1: j + 1 + F] = rows[j]", "out[j, j: j + F] = rows[j]"),
+    # the ASR prompt asks for an answer
+    "03_task_layouts": ('ts.asr if task == "ASR" else ts.answer_t', "ts.answer_t"),
+    # the adapter output replaces the text row too
+    "04_embedding": ("x[b, :N_AUDIO, 1: 1 + n]", "x[b, :, 1: 1 + n]"),
+    # the text loss trains the forced pad_t
+    "05_loss_masks": ("text_on & (grid[n_audio] != ts.pad_t)", "text_on"),
+    # the text token comes from the speaking row
+    "06_parallel_step": ("text = int(text_logits[1]", "text = int(text_logits[0]"),
+    # no left context: seams
+    "07_streaming": ("first = max(self.done - self.left, 0)", "first = self.done"),
+    # leading insertions cost nothing
+    "08_wer": ("range(M + 1):\n        d[0][j] = j", "range(M + 1):\n        d[0][j] = 0"),
 }
 
 

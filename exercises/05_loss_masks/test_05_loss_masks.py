@@ -66,5 +66,7 @@ def test_teacher_forcing_equals_library(mine, task):
         ex = random_example(task, seed)
         got = mine.teacher_forcing(task, prompt_of(ex), answer_grid(ex, CFG), CFG)
         for name, g, w in zip(("ids", "targets", "mask"), got, make_example(ex, CFG)):
-            assert g.shape == w.shape and g.dtype == w.dtype, f"{name}: {g.dtype} {tuple(g.shape)}, expected {w.dtype} {tuple(w.shape)}"
-            assert torch.equal(g, w), f"seed {seed}: {name} differs in rows {sorted(set((g != w).nonzero()[:, 0].tolist()))}"
+            assert g.shape == w.shape and g.dtype == w.dtype, (
+                f"{name}: {g.dtype} {tuple(g.shape)}, expected {w.dtype} {tuple(w.shape)}")
+            rows = sorted(set((g != w).nonzero()[:, 0].tolist()))
+            assert torch.equal(g, w), f"seed {seed}: {name} differs in rows {rows}"

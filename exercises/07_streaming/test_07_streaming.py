@@ -98,7 +98,8 @@ def test_snac_stream_equals_library(mine, request, chunk, sizes, seed):
     mine.StreamingChunker(toy_decode, chunk_frames=chunk).push(random_frames(1, 0))   # a stub fails here
     codec = request.getfixturevalue("codec")
     frames = random_frames(sum(sizes), seed)
-    s, ref, arrived = mine.StreamingChunker(codec.decode, chunk_frames=chunk), StreamingDecoder(codec, chunk_frames=chunk), 0
+    s, ref = mine.StreamingChunker(codec.decode, chunk_frames=chunk), StreamingDecoder(codec, chunk_frames=chunk)
+    arrived = 0
     for k in sizes:
         got, want = s.push(frames[:, arrived: arrived + k]), ref.push(frames[:, arrived: arrived + k])
         arrived += k

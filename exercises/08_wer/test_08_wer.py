@@ -36,7 +36,8 @@ def test_worked_example(mine):
     assert mine.word_errors("the cat sat on the mat", "cat sit on the mat today") == (1, 1, 1)   # the only optimum
     assert mine.word_errors("seven plus five", "") == (0, 3, 0)
     assert mine.word_errors("twelve", "twelve  twelve ") == (0, 0, 1)                 # extra spaces are not words
-    assert mine.wer(["the cat sat on the mat", "seven plus five"], ["cat sit on the mat today", "seven plus five"]) == 3 / 9
+    refs, hyps = ["the cat sat on the mat", "seven plus five"], ["cat sit on the mat today", "seven plus five"]
+    assert mine.wer(refs, hyps) == 3 / 9                                                    # 3 errors, 9 words
 
 
 @pytest.mark.parametrize("seed", range(4))
