@@ -17,7 +17,8 @@ is accepted, jiwer picks one of them too. Words are the whitespace-separated tok
 (``str.split()``); normalise the text before if you want case or punctuation ignored.
 
 Corpus WER (what papers report) sums errors and reference words over all utterances; it is not
-the mean of the utterances' WERs. Reference: ``jiwer.process_words`` / ``jiwer.wer``.
+the mean of the utterances' WERs. Reference: ``omni_lib.wer.word_errors`` (which counts with
+``jiwer.process_words``); notebook 06's ``my_alignment`` is the same walk, returning the words.
 """
 
 
