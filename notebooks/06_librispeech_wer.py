@@ -255,8 +255,9 @@ display(Markdown(base["table"]))          # the last run's table holds every run
 # read by speech synthesisers, which the tiny model was trained on (other voices for `test-voices`,
 # other questions for `test-items`); Whisper-base never saw them but knows English. The tiny
 # model (7.6 M parameters, three quarters of them audio-token rows) knows these 70 words and
-# nothing more: on LibriSpeech it would score near 100 %. On CPU, RTFx depends on the load of the machine; the GPU numbers for the released
-# model come from the commands below.
+# nothing more: on LibriSpeech it would score near 100 %. On CPU, RTFx depends on the load of the
+# machine (`--threads 1` helps when other processes share the cores); the GPU numbers for the
+# released model come from the commands below.
 #
 # ## 6. The paper's columns, on a GPU
 #

@@ -24,16 +24,24 @@ The texts are normalised first, and the normaliser is part of the number. Three 
     'mister smith is color 21'
 
 Counts come from jiwer (``jiwer.process_words``); :func:`alignment` lists its word alignment one
-word at a time, for drawing.
+word at a time, for drawing. :func:`score` rates a list of decoded utterances (the lines that
+``python -m omni_lib.eval`` writes) and :func:`markdown_table` sets runs beside the paper's Table 2.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from pathlib import Path
 from typing import Sequence
 
 NORMALISERS = ("orthographic", "basic", "whisper")
+SPLITS = ("test-clean", "test-other", "dev-clean", "dev-other")      # the paper's columns
+# Paper Table 2, WER % (spec §9); "–" where the paper gives none.
+PAPER_TABLE = {"wav2vec2-base": {"test-clean": 6.0, "test-other": 13.4},
+               "VITA": {"test-clean": 8.14, "test-other": 18.41, "dev-clean": 7.57, "dev-other": 16.57},
+               "whisper-small": {"test-clean": 3.4, "test-other": 7.6},
+               "Mini-Omni": {"test-clean": 4.5, "test-other": 9.7, "dev-clean": 4.6, "dev-other": 9.2}}
 
 
 # ---------------------------------------------------------------------------------- normalisers
@@ -122,3 +130,58 @@ def alignment(ref: str, hyp: str) -> list[tuple[str, str, str]]:
         else:
             ops += [("I", "", b) for b in hw]
     return ops
+
+
+# ---------------------------------------------------------------------------------- a run's score
+def score(records: list[dict], window_s: float) -> dict:
+    """Corpus WER of decoded utterances (dicts with ``reference``, ``hypothesis``, ``duration``,
+    ``seconds``) under the three normalisers, the Whisper-normalised counts, audio and processing
+    seconds, RTFx, and how many clips exceed the encoder window (``window_s``)."""
+    out = {"n": len(records)}
+    for kind in ("whisper", "orthographic", "basic"):
+        e = word_errors([normalise(r["reference"], kind) for r in records],
+                        [normalise(r["hypothesis"], kind) for r in records])
+        key = "wer" if kind == "whisper" else f"wer_{kind}"
+        out[key] = e["wer"]
+        if kind == "whisper":
+            out.update({k: e[k] for k in ("substitutions", "deletions", "insertions", "ref_words")})
+    audio = sum(r["duration"] for r in records)
+    busy = sum(r["seconds"] for r in records)
+    out.update(audio_seconds=round(audio, 2), seconds=round(busy, 2), rtfx=audio / busy if busy else None,
+               longer_than_window=sum(r["duration"] > window_s for r in records),
+               empty_references=sum(not normalise(r["reference"]) for r in records))
+    return out
+
+
+# ---------------------------------------------------------------------------------- the table
+def _pct(x) -> str:
+    return "–" if x is None else "inf" if x == float("inf") else f"{100 * x:.1f}" if x < 10 else f"{100 * x:.0f}"
+
+
+def _rtfx(x) -> str:
+    return "–" if not x else f"{x:.1f}" if x < 10 else f"{x:.0f}"
+
+
+def markdown_table(summaries: list[dict]) -> str:
+    """Our runs beside the paper's Table 2 (WER %, Whisper-normalised) and each split's details."""
+    extra = [s for run in summaries for s in run["splits"] if s not in SPLITS]
+    cols = list(SPLITS) + list(dict.fromkeys(extra))
+    lines = ["| model | " + " | ".join(cols) + " | RTFx | source |", "|---" * (len(cols) + 3) + "|"]
+    for model, row in PAPER_TABLE.items():
+        lines.append(f"| {model} | " + " | ".join(str(row.get(c, "–")) for c in cols) + " | – | paper, Table 2 |")
+    for run in summaries:
+        wer = {s: _pct(v.get("wer")) for s, v in run["splits"].items()}
+        where = "/".join(Path(run["data_root"]).parts[-2:])
+        lines.append(f"| **{run['run']}** | " + " | ".join(wer.get(c, "–") for c in cols) +
+                     f" | {_rtfx(run.get('rtfx'))} | this repo: {where}, {run['device']} |")
+    lines += ["", "| run | split | utterances | audio min | WER % | orthographic % | basic % | S / D / I | "
+                  "RTFx | skipped |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for run in summaries:
+        for s, v in run["splits"].items():
+            if "wer" not in v:
+                lines.append(f"| {run['run']} | {s} | 0 | – | – | – | – | – | – | {v.get('skipped', 0)} |")
+                continue
+            lines.append(f"| {run['run']} | {s} | {v['n']} | {v['audio_seconds'] / 60:.1f} | {_pct(v['wer'])} | "
+                         f"{_pct(v['wer_orthographic'])} | {_pct(v['wer_basic'])} | {v['substitutions']} / "
+                         f"{v['deletions']} / {v['insertions']} | {_rtfx(v.get('rtfx'))} | {v['skipped']} |")
+    return "\n".join(lines) + "\n"
