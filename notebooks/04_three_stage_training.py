@@ -213,7 +213,7 @@ for r in by_split["test-voices"][:4]:
     wave = load_audio(corpus / r["question_audio"], 16_000)
     g = generate(model, "A1A2", audio=wave, batch_parallel=True, max_new_steps=120)
     print(f"Q ({r['voice']}): {r['question']!r}\n   A: {tok.decode(g.text_ids)!r} ({g.frames.shape[1]} frames, stop: {g.stop})")
-codec, real = course_codec(cfg, [load_audio(corpus / by_split["train"][0]["answer_audio"], 16_000)])
+codec, real = course_codec(cfg)          # offline: the very codebooks that made the training codes
 frames = g.frames.masked_fill(g.frames >= cfg.audio_codebook_size, 0)
 if not real:
     print(">>> offline: SNAC has random weights, so this 'speech' is noise; with the real SNAC it is the answer <<<")

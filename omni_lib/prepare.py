@@ -53,8 +53,14 @@ def course_tokenizer(cfg: OmniConfig):
     return TextTokenizer.for_config(cfg, corpus=corpus if cfg.text_tokenizer == "qwen2-compact" else None)
 
 
-def course_codec(cfg: OmniConfig, calibration_audio: list, *, seed: int = 0):
-    """(codec, real): the real SNAC when it can be had, else random weights with calibrated codebooks."""
+def course_codec(cfg: OmniConfig, *, root: Path | str = DATA_DIR / "course", cache_dir: Path | str = CACHE,
+                 seed: int = 0):
+    """(codec, real): the real SNAC when it can be had, else random weights with calibrated codebooks.
+
+    Offline, the codebooks are calibrated on the training answers of the corpus at ``root`` once
+    and saved in ``cache_dir``, so the codec that decodes a trained model's codes is exactly the
+    one that made its training codes (codes of a random SNAC flip with float noise: never recompute).
+    """
     from omni_lib.codec import Codec, calibrate_codebooks
     from omni_lib.hub import HubUnavailable
 
@@ -64,10 +70,31 @@ def course_codec(cfg: OmniConfig, calibration_audio: list, *, seed: int = 0):
         warnings.warn("no real SNAC here: the answers' codes come from a random-weight SNAC with codebooks "
                       "filled from the assistant's speech. They are informative, but no model trained on them "
                       "can produce intelligible audio (online, the real SNAC is used)")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            codec = Codec.load(random_init=True, seed=seed, cfg=cfg)
-        return calibrate_codebooks(codec, calibration_audio, sample_rate=16_000, seed=seed), False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        codec = Codec.load(random_init=True, seed=seed, cfg=cfg)
+    saved = Path(cache_dir) / f"snac-{calibrated_tag(Path(root), seed)}" / "codebooks.pt"
+    quantizers = codec.model.quantizer.quantizers
+    if saved.is_file():
+        for q, w in zip(quantizers, torch.load(saved, weights_only=True)):
+            q.codebook.weight.data.copy_(w)
+        return codec, False
+    speech = [load_audio(Path(root) / a, target_rate=16_000) for a in train_answers(Path(root))]
+    calibrate_codebooks(codec, speech, sample_rate=16_000, seed=seed)
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    torch.save([q.codebook.weight.data.clone() for q in quantizers], saved.with_suffix(".tmp"))
+    saved.with_suffix(".tmp").replace(saved)
+    return codec, False
+
+
+def calibrated_tag(root: Path, seed: int = 0) -> str:
+    """Cache key of the offline codec: calibrated codebooks depend on the corpus (its manifest) and seed."""
+    return f"calibrated-{hashlib.sha1((root / 'assistant.jsonl').read_bytes()).hexdigest()[:8]}" + (f"-{seed}" if seed else "")
+
+
+def train_answers(root: Path) -> list[str]:
+    """The spoken answers of the training split (the offline codec's calibration audio)."""
+    return sorted({r["answer_audio"] for r in read_manifest(root) if r["split"] == "train"})
 
 
 def read_manifest(root: Path) -> list[dict]:
@@ -105,15 +132,13 @@ def prepare_course(cfg: OmniConfig, tokenizer=None, *, root: Path | str = DATA_D
     files = lambda kind: {p: cache_dir / f"snac-{kind}" / (p.replace("/", "__") + ".pt") for p in answer_paths}  # noqa: E731
     from omni_lib.hub import hub_reachable
 
-    # calibrated codebooks depend on the corpus: key their cache by the manifest's content
-    calibrated = "calibrated-" + hashlib.sha1((root / "assistant.jsonl").read_bytes()).hexdigest()[:8]
+    calibrated = calibrated_tag(root)
     real = all(f.is_file() for f in files("real").values()) or None
     if real is None and not hub_reachable() and all(f.is_file() for f in files(calibrated).values()):
         real = False
     codec = None
     if real is None:
-        train_answers = sorted({r["answer_audio"] for r in rows if r["split"] == "train"})
-        codec, real = course_codec(cfg, [load_audio(root / a, target_rate=16_000) for a in train_answers])
+        codec, real = course_codec(cfg, root=root, cache_dir=cache_dir)
     frames = {}
     for p, cached in tqdm(files("real" if real else calibrated).items(), desc="SNAC codes", disable=not progress):
         if not cached.is_file():
