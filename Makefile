@@ -20,7 +20,7 @@ course: $(STAMP)
 	$(PY) -m omni_lib.course --preset $(PRESET)
 
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(PY) -m pytest omni_lib tests notebooks --nbmake -p no:cacheprovider $(PYTEST_ARGS)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest omni_lib tests notebooks --nbmake --nbmake-timeout=1800 -p no:cacheprovider $(PYTEST_ARGS)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
