@@ -239,7 +239,7 @@ def _empty_reference(split):
 ], ids=["no-trans", "unlisted", "garbage-flac", "truncated-flac", "empty-reference"])
 def test_bad_input_is_reported_counted_and_loses_nothing_written(corpus, tmp_path, capsys, damage, lost, message):
     out = tmp_path / "out"
-    ev.run_asr(FakeASR(), corpus, ["test-a"], out, max_samples=3, progress=False)   # 3 lines of 201/1
+    ev.run_asr(FakeASR(), corpus, ["test-a"], out, max_samples=2, progress=False)   # 201-1-0013, 201-1-0045
     before = (out / "fake" / "test-a.jsonl").read_text()
     damage(corpus / "test-a")
     rec = FakeASR()
@@ -250,6 +250,11 @@ def test_bad_input_is_reported_counted_and_loses_nothing_written(corpus, tmp_pat
     assert message in capsys.readouterr().err
     assert (out / "fake" / "test-a.jsonl").read_text().startswith(before)   # nothing written is lost
     assert sum(rec.seen) == 6 - lost - split["resumed"]                      # the rest was decoded
+
+
+def test_max_samples_spreads_over_the_split(corpus):
+    examples, problems = ev.read_split(corpus, "test-a", 3)
+    assert [e.id for e in examples] == ["201-1-0013", "201-1-0016", "202-3-0005"] and problems == []
 
 
 def test_missing_split_is_a_counted_problem_and_alone_a_clear_exit(corpus, tmp_path):
