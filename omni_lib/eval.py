@@ -62,12 +62,15 @@ class OmniASR:
         self.model, self.tokenizer, self.name, self.identity = model, tokenizer, name, identity
         self.window_s = model.cfg.whisper_window_s
         self.tokens_per_second, self.extra_tokens = TOKENS_PER_SECOND, EXTRA_TOKENS
+        self.feature_seconds = 0.0      # Whisper's share of the time (the rest is decoding), for the bench
 
     @torch.inference_mode()
     def transcribe(self, waves: list[torch.Tensor]) -> list[str]:
         from omni_lib.decode import Request, generate_batch
 
+        t0 = time.perf_counter()
         feats, lengths = self.model.audio_features(waves, RATE)              # (B, L, D), (B,)
+        self.feature_seconds += time.perf_counter() - t0
         # features are cached by content; an evaluation never meets a clip twice
         self.model.whisper._memory.clear()
         reqs = [Request("ASR", feats[b, : int(n)]) for b, n in enumerate(lengths)]
@@ -395,9 +398,10 @@ def bench_main(argv: list[str] | None = None) -> dict:
     audio_s = sum(len(w) for w in waves) / RATE
     rec.transcribe(waves[:1])                                       # warm-up: allocations, lazy imports
 
-    def timed(batch_size: int) -> tuple[float, list[str]]:
+    def timed(batch_size: int) -> tuple[float, list[str], float | None]:
         if isinstance(rec, OmniASR):
             rec.model.whisper._memory.clear()                       # no feature cache hits across passes
+            rec.feature_seconds = 0.0
         order = sorted(range(len(waves)), key=lambda i: -len(waves[i]))   # as the eval batches: longest first
         hyps = [""] * len(waves)
         t0 = time.perf_counter()
@@ -405,14 +409,14 @@ def bench_main(argv: list[str] | None = None) -> dict:
             idx = order[i:i + batch_size]
             for j, h in zip(idx, rec.transcribe([waves[j] for j in idx])):
                 hyps[j] = h
-        return time.perf_counter() - t0, hyps
+        return time.perf_counter() - t0, hyps, getattr(rec, "feature_seconds", None)
 
     single, batched = [], []
     for _ in range(args.rounds):
         single.append(timed(1))
         batched.append(timed(args.batch_size))
-    med = lambda runs: sorted(t for t, _ in runs)[len(runs) // 2]   # noqa: E731
-    t1, tb = med(single), med(batched)
+    median = lambda runs: sorted(runs, key=lambda r: r[0])[len(runs) // 2]   # noqa: E731
+    (t1, _, f1), (tb, _, fb) = median(single), median(batched)
     refs = [normalise(e.text) for e in examples]
     h1, hb = single[0][1], batched[0][1]
     out = {"model": rec.name, "device": args.device, "utterances": len(waves), "audio_seconds": round(audio_s, 2),
@@ -420,14 +424,16 @@ def bench_main(argv: list[str] | None = None) -> dict:
            "speedup": t1 / tb, "rtfx_single": audio_s / t1, "rtfx_batched": audio_s / tb,
            "same_hypotheses": sum(a == b for a, b in zip(h1, hb)) / len(h1),
            "wer_single": word_errors(refs, [normalise(h) for h in h1])["wer"],
-           "wer_batched": word_errors(refs, [normalise(h) for h in hb])["wer"], "threads": torch.get_num_threads()}
+           "wer_batched": word_errors(refs, [normalise(h) for h in hb])["wer"], "threads": torch.get_num_threads(),
+           "features_single_seconds": f1 and round(f1, 3), "features_batched_seconds": fb and round(fb, 3)}
+    split = lambda t, f: "" if f is None else f"   (Whisper {f:5.2f} s, decoding {t - f:5.2f} s)"   # noqa: E731
     if args.json:
         print(json.dumps(out, indent=1))
     else:
         print(f"{rec.name} on {len(waves)} utterances of {args.split} ({audio_s:.1f} s of audio), {args.device}, "
               f"{out['threads']} threads\n"
-              f"  one at a time : {t1:6.2f} s   RTFx {out['rtfx_single']:6.1f}\n"
-              f"  batches of {args.batch_size:<3}: {tb:6.2f} s   RTFx {out['rtfx_batched']:6.1f}   "
+              f"  one at a time : {t1:6.2f} s   RTFx {out['rtfx_single']:6.1f}{split(t1, f1)}\n"
+              f"  batches of {args.batch_size:<3}: {tb:6.2f} s   RTFx {out['rtfx_batched']:6.1f}{split(tb, fb)}   "
               f"speed-up {out['speedup']:.2f}x\n"
               f"  same transcripts: {100 * out['same_hypotheses']:.0f} %; WER {100 * out['wer_single']:.1f} % / "
               f"{100 * out['wer_batched']:.1f} %")
