@@ -127,6 +127,11 @@ class WhisperEncoder(torch.nn.Module):
         h.update(f"{self.window_s}|{self.dim}|{self.encoder.conv1.weight.flatten()[:8].tolist()}".encode())
         return h.hexdigest()[:32]
 
+    def clear_cache(self) -> None:
+        """Forget the features held in memory (the disk cache stays): long evaluations call this
+        between batches, or a LibriSpeech run would hold gigabytes of features."""
+        self._memory.clear()
+
     def _lookup(self, key: str) -> torch.Tensor | None:
         if key in self._memory:
             return self._memory[key]

@@ -72,7 +72,7 @@ class OmniASR:
         feats, lengths = self.model.audio_features(waves, RATE)              # (B, L, D), (B,)
         self.feature_seconds += time.perf_counter() - t0
         # features are cached by content; an evaluation never meets a clip twice
-        self.model.whisper._memory.clear()
+        self.model.whisper.clear_cache()
         reqs = [Request("ASR", feats[b, : int(n)]) for b, n in enumerate(lengths)]
         longest = int(lengths.max()) + 3                                       # input_a ... eot, asr
         seconds = max(len(w) for w in waves) / RATE
@@ -400,7 +400,7 @@ def bench_main(argv: list[str] | None = None) -> dict:
 
     def timed(batch_size: int) -> tuple[float, list[str], float | None]:
         if isinstance(rec, OmniASR):
-            rec.model.whisper._memory.clear()                       # no feature cache hits across passes
+            rec.model.whisper.clear_cache()                       # no feature cache hits across passes
             rec.feature_seconds = 0.0
         order = sorted(range(len(waves)), key=lambda i: -len(waves[i]))   # as the eval batches: longest first
         hyps = [""] * len(waves)

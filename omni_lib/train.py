@@ -140,8 +140,8 @@ def train_stage(run: Run) -> dict:
         torch.set_rng_state(saved["rng"]["torch"])
         random.setstate(saved["rng"]["python"])
         start = saved["step"]
-    elif run.resume:
-        print(f"--resume: no checkpoint in {run.out}; starting stage {stage.name!r} from step 0")
+    elif run.resume and rank == 0 and run.progress:
+        print(f"no checkpoint in {run.out} to resume from: stage {stage.name!r} starts at step 0")
     elif rank == 0:
         metrics_file.unlink(missing_ok=True)
     amp = _autocast(run.precision, device)
