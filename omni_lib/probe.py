@@ -51,7 +51,7 @@ def qa_accuracy(model, examples: Sequence[Example], tokenizer, *, task: str = "A
     hyps = _answers(model, tokenizer, reqs, batch_size, max_new_steps)
     refs = [normalise(tokenizer.decode(e.answer)) for e in examples]
     right = [normalise(h) == r for h, r in zip(hyps, refs)]
-    return {"accuracy": sum(right) / max(1, len(right)), "n": len(right),
+    return {"accuracy": sum(right) / max(1, len(right)), "n": len(right), "samples": list(zip(refs, hyps))[:5],
             "wrong": [(r, h) for r, h, ok in zip(refs, hyps, right) if not ok][:5]}
 
 

@@ -60,13 +60,15 @@ STAGES: dict[str, dict[int, Stage]] = {
     # Laptop CPU: minutes per stage on the course corpus (measured numbers in the README).
     "tiny": {
         0: _stage("text LM pretraining", ("text_rows", "blocks"), {"T1T2": 1.0},
-                  steps=300, lr=3e-3, min_lr=3e-4, warmup=20, global_batch=32),
+                  steps=800, lr=3e-3, min_lr=3e-4, warmup=20, global_batch=32),
         1: _stage("modality alignment", ("adapter", "audio_codes"), {"ASR": 1.0, "TTS": 1.0},
-                  steps=300, lr=3e-3, min_lr=3e-4, warmup=20, global_batch=16, adapter_lr=3e-3),
-        2: _stage("adaption training", ("text_rows", "audio_rows", "blocks"), {"ASR": 1.0, "A1T2": 2.0, "T1T2": 1.0},
-                  steps=300, lr=2e-3, min_lr=2e-4, warmup=20, global_batch=16),
-        3: _stage("multimodal fine-tuning", PARTS, ALL_TASKS, steps=400, lr=1.5e-3, min_lr=1.5e-4, warmup=20,
-                  global_batch=16),
+                  steps=150, lr=3e-3, min_lr=3e-4, warmup=20, global_batch=16, adapter_lr=3e-3),
+        2: _stage("adaption training", ("text_rows", "audio_rows", "blocks"), {"ASR": 1.0, "A1T2": 2.0, "T1T2": 0.5},
+                  steps=700, lr=2e-3, min_lr=2e-4, warmup=20, global_batch=16),
+        # speech answers weigh more: 7 code streams per answer to learn, and T1A2/TTS are short
+        3: _stage("multimodal fine-tuning", PARTS, {"ASR": 0.75, "A1T2": 0.75, "T1T2": 0.5, "A1A2": 1.5, "T1A2": 1.5,
+                                                    "TTS": 1.5},
+                  steps=800, lr=3e-3, min_lr=3e-4, warmup=20, global_batch=32),
     },
 }
 

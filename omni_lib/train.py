@@ -249,20 +249,27 @@ def setup_distributed() -> torch.device:
 
 # ---------------------------------------------------------------------------------- the course pipeline
 def evaluate_course(model, data, stage: int) -> dict:
-    """The course's numbers for a model after ``stage`` (see :mod:`omni_lib.probe`)."""
+    """The course's numbers for a model after ``stage`` (see :mod:`omni_lib.probe`), with a few
+    (reference, hypothesis) samples for the notebook's before/after comparison."""
     from omni_lib.probe import asr_wer, code_accuracy, qa_accuracy
 
     tok, ev = data.tokenizer, data.evals
-    out = {"text_qa_seen": qa_accuracy(model, ev["t1t2/train"], tok, task="T1T2")["accuracy"],
-           "text_qa_unseen": qa_accuracy(model, ev["t1t2/test-items"], tok, task="T1T2")["accuracy"]}
+    seen = qa_accuracy(model, ev["t1t2/train"], tok, task="T1T2")
+    out = {"text_qa_seen": seen["accuracy"],
+           "text_qa_unseen": qa_accuracy(model, ev["t1t2/test-items"], tok, task="T1T2")["accuracy"],
+           "samples": {"text_qa": seen["samples"][:3]}}
     if stage >= 1:
-        out["asr_wer_heldout_voices"] = asr_wer(model, ev["asr/test-voices"], tok)["wer"]
+        asr = asr_wer(model, ev["asr/test-voices"], tok)
+        out["asr_wer_heldout_voices"] = asr["wer"]
         out["asr_wer_heldout_items"] = asr_wer(model, ev["asr/test-items"], tok)["wer"]
+        out["samples"]["asr"] = asr["samples"][:3]
         codes = code_accuracy(model, ev["codes/train"])
         out["code_acc_per_layer"], out["code_baseline_per_layer"] = codes["per_layer"], codes["baseline"]
     if stage >= 2:
-        out["spoken_qa_seen_heldout_voices"] = qa_accuracy(model, ev["a1t2/test-voices"], tok)["accuracy"]
+        spoken = qa_accuracy(model, ev["a1t2/test-voices"], tok)
+        out["spoken_qa_seen_heldout_voices"] = spoken["accuracy"]
         out["spoken_qa_unseen"] = qa_accuracy(model, ev["a1t2/test-items"], tok)["accuracy"]
+        out["samples"]["spoken_qa"] = spoken["samples"][:3]
     return out
 
 
