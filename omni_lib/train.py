@@ -140,6 +140,9 @@ def train_stage(run: Run) -> dict:
         torch.set_rng_state(saved["rng"]["torch"])
         random.setstate(saved["rng"]["python"])
         start = saved["step"]
+        if rank == 0 and metrics_file.exists():   # drop the steps logged after the checkpoint: they are redone
+            kept = [x for x in metrics_file.read_text().splitlines() if x.strip() and json.loads(x)["step"] <= start]
+            metrics_file.write_text("".join(x + "\n" for x in kept))
     elif run.resume and rank == 0 and run.progress:
         print(f"no checkpoint in {run.out} to resume from: stage {stage.name!r} starts at step 0")
     elif rank == 0:
@@ -167,7 +170,7 @@ def train_stage(run: Run) -> dict:
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
-        last = {"stage": stage.name, "step": step + 1, **totals, "lr": sched.get_last_lr()[0],
+        last = {"stage": stage.name, "step": step + 1, "total_steps": stage.steps, **totals, "lr": sched.get_last_lr()[0],
                 "grad_norm": grad_norm, "seconds": time.perf_counter() - t0}
         if rank == 0:
             with open(metrics_file, "a") as f:
@@ -334,6 +337,90 @@ def course_checkpoint(out: str | Path = COURSE_DIR, *, progress: bool = True) ->
     return final
 
 
+# ---------------------------------------------------------------------------------- the paper's scale
+DEFAULT_INIT = "Qwen/Qwen2-0.5B"    # the text LM that learns to talk (spec §8)
+
+
+def train_at_scale(args) -> int:
+    """``main`` for every preset but ``tiny``: the corpora of ``--data-config``, built lazily per rank."""
+    from omni_lib.data.mixture import build_mixture, load_data_config, parse_overrides
+
+    if args.stage == "all":
+        raise SystemExit(f"--preset {args.preset}: train one stage at a time: --stage 1, then 2, then 3")
+    if not args.data_config:
+        raise SystemExit(f"--preset {args.preset} needs --data-config FILE naming its corpora "
+                         f"(the documented example: configs/mini-omni-data.yaml)")
+    s = int(args.stage)
+    try:
+        stage = get_stage(args.preset, s)
+        data = load_data_config(args.data_config, cache=args.cache)
+        overrides = parse_overrides(args.override)
+    except (KeyError, FileNotFoundError, ValueError) as e:
+        raise SystemExit(str(e.args[0] if isinstance(e, KeyError) else e)) from None
+    stage = dataclasses.replace(stage, steps=args.steps or stage.steps,
+                                global_batch=args.global_batch or stage.global_batch)
+    device = setup_distributed()
+    rank = int(os.environ.get("RANK", 0))
+    out = Path(args.out)
+    model, tokenizer = _start_model(args, s, overrides, out)
+    if args.grad_checkpointing:
+        model.backbone.gradient_checkpointing_enable()
+    model.to(device)
+    # every rank indexes (or reads the indexes of) the same corpora, so every rank has the same pools
+    mix = build_mixture(data, model.cfg, tokenizer, tasks=list(stage.tasks), device=device, progress=rank == 0)
+    missing = [t for t in stage.tasks if t not in mix.pools]
+    if missing and rank == 0:
+        print(f"note: {args.data_config} gives no data for {', '.join(missing)}: stage {s} trains without them")
+    stage_dir = out / f"stage{s}"
+    last = train_stage(Run(model, stage, mix.pools, stage_dir, seed=args.seed, micro_batch=args.micro_batch,
+                           resume=args.resume, precision=args.precision))
+    if rank == 0:
+        final = stage_dir / "model"
+        model.save_pretrained(final)
+        tokenizer.save(final / "text_tokenizer.json")
+        stats = mix.stats()                       # items that failed are counted on this rank
+        (stage_dir / "data.json").write_text(json.dumps(stats, indent=2))
+        print(json.dumps({"last": last, "items": {t: v["items"] for t, v in stats["tasks"].items()}}, indent=2))
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    return 0
+
+
+def _start_model(args, s: int, overrides: dict, out: Path):
+    """(model, tokenizer): stage 1 from a text LM (``--init``, default Qwen2-0.5B), later stages from
+    the previous stage's ``model/`` (or ``--init``, a model saved by a stage)."""
+    from omni_lib.hub import HubUnavailable, hub_file
+    from omni_lib.model import OmniModel
+    from omni_lib.text import TextTokenizer
+
+    init = args.init or (DEFAULT_INIT if s == 1 else str(out / f"stage{s - 1}" / "model"))
+    local = Path(init).expanduser()
+    if (local / "config.json").is_file() and "omni" in json.loads((local / "config.json").read_text()):
+        model = OmniModel.from_pretrained(local)          # a stage's output: its config travels with it
+        differ = {k: (getattr(model.cfg, k, None), v) for k, v in overrides.items() if getattr(model.cfg, k, None) != v}
+        if differ:
+            raise SystemExit(f"--override {differ} (model, asked) contradicts the config saved in {local}; "
+                             f"overrides only shape the model of stage 1")
+        saved = local / "text_tokenizer.json"
+        tok = TextTokenizer.load(saved, model.cfg) if saved.is_file() else TextTokenizer.for_config(model.cfg)
+        return model, tok
+    if s > 1:
+        raise SystemExit(f"--init {init}: no model saved by a stage there. Stage {s} starts from stage {s - 1}'s "
+                         f"model: train stage {s - 1} with the same --out first, or pass --init")
+    if not local.exists() and init.startswith((".", "/", "~")):
+        raise SystemExit(f"--init {init}: no such directory (stage 1 starts from a text LM, default {DEFAULT_INIT})")
+    try:
+        cfg = OmniConfig.from_preset(args.preset, **overrides)
+        if not local.exists():                            # a hub name: fail fast and clearly when offline
+            hub_file(init, "config.json", what=f"the text LM to start from (--init {init})",
+                     how="Or pass --init DIR, a local copy of a Qwen2-family model.")
+    except (HubUnavailable, TypeError) as e:
+        raise SystemExit(str(e)) from None
+    model = OmniModel.from_text_lm(str(local) if local.exists() else init, cfg, seed=args.seed)
+    source = local if (local / "tokenizer.json").is_file() else None
+    return model, TextTokenizer.for_config(model.cfg, source=source)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Train one stage (or all) of Any Model Can Talk.")
     ap.add_argument("--preset", default="tiny")
@@ -345,13 +432,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--micro-batch", type=int, default=8)
     ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     ap.add_argument("--grad-checkpointing", action="store_true", help="recompute activations in backward (less memory)")
-    ap.add_argument("--init", default=None, help="start from this model directory (default: the previous stage's)")
+    ap.add_argument("--init", default=None, help="start from this model directory (default: the previous stage's; "
+                                                 f"mini-omni stage 1: the text LM {DEFAULT_INIT})")
+    # --preset mini-omni (any preset but tiny): the corpora come from a data config
+    ap.add_argument("--data-config", default=None, help="YAML naming the corpora of each task "
+                                                        "(see configs/mini-omni-data.yaml)")
+    ap.add_argument("--cache", default=None, help="features/codes/index cache (default: the data config's cache:)")
+    ap.add_argument("--global-batch", type=int, default=None, help="override the stage's global batch (192)")
+    ap.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="OmniConfig fields for stage 1, e.g. whisper_window_s=4 (for smoke tests)")
     args = ap.parse_args(argv)
 
     if args.preset != "tiny":
-        raise SystemExit(f"--preset {args.preset}: the full-scale data pipeline (Whisper-small features of "
-                         f"LibriSpeech/LibriTTS/VCTK/VoiceAssistant-400K, streamed) is not implemented yet; the "
-                         f"recipe is in omni_lib.stages.STAGES[{args.preset!r}]. Use --preset tiny.")
+        return train_at_scale(args)
     if args.stage == "all":
         summary = train_course(args.out, preset=args.preset, resume=True, seed=args.seed)
         print(json.dumps(summary["stages"], indent=2))

@@ -1,6 +1,7 @@
 """The training loop: which parameters each stage trains, exact resume, a 2-process gloo DDP run
 equal to one process, atomic checkpoints, refusing a changed config, and a falling loss."""
 
+import json
 import os
 import socket
 
@@ -87,12 +88,15 @@ def test_killed_and_resumed_equals_uninterrupted(tmp_path):
     train_stage(Run(a, stage(), pools(), tmp_path / "a", progress=False))
     b = fresh_model()
     train_stage(Run(b, stage(), pools(), tmp_path / "b", progress=False, save_every=2, stop_after=3))
+    with open(tmp_path / "b" / "metrics.jsonl", "a") as f:   # killed after logging step 4, before its checkpoint
+        f.write(json.dumps({"step": 4, "loss": 9.9}) + "\n")
     b2 = fresh_model(seed=123)                         # a new process: different init, state comes from disk
     train_stage(Run(b2, stage(), pools(), tmp_path / "b", progress=False, resume=True))
     for k, v in a.state_dict().items():
         assert torch.equal(v, b2.state_dict()[k]), k
     lines = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
-    assert len(lines) == 6 and (tmp_path / "b" / "loss.png").exists()
+    assert [json.loads(x)["step"] for x in lines] == [1, 2, 3, 4, 5, 6]       # each step once: the redone 4 replaces the lost one
+    assert (tmp_path / "b" / "loss.png").exists()
 
 
 def test_resume_refuses_a_changed_config(tmp_path):
