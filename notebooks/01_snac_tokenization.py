@@ -28,7 +28,7 @@
 # 3. flatten them into **frames of 7 tokens**, the unit Mini-Omni generates per step, and back;
 # 4. decode frames to audio, and decode a *stream* of frames chunk by chunk without seams.
 #
-# Runs in about a minute on a laptop CPU.
+# *CPU time (tiny preset, 2 cores): about 20 s. Offline, the codec has random weights (section 0).*
 
 # %% tags=["parameters"]
 PRESET = "tiny"       # the codec is the same in every preset
@@ -264,6 +264,19 @@ report("01", real_snac=REAL_SNAC, frames=F, distinct_coarse=len(codes[0].unique(
 # * `StreamingDecoder` decodes chunks with context and matches the one-shot decode; the released
 #   code's context-free chunks leave seams and drop the tail.
 #
-# **Exercises** (see `exercises/`): SNAC frame flattening; a streaming chunker with context.
+# ## Exercises
+# **Graded** (a spec, a stub and a grader each; instructors: [exercises/README.md](../exercises/README.md)):
+# * [`01_snac_frames`](../exercises/01_snac_frames/README.md): three codebooks ↔ `[7, F]` frames, both
+#   ways (15–25 min). Grade it: `python -m omni_lib.grade 01_snac_frames`.
+# * [`07_streaming`](../exercises/07_streaming/README.md): a streaming decoder with 3 + 3 frames of
+#   context (30–45 min); it also fits after notebook 05.
 #
-# **Next:** [02 · token space & delay](02_delay_patterns.ipynb) puts these 7 rows beside a text row.
+# **In this notebook:**
+# 1. In section 5, stream with `chunk_frames=1` and `chunk_frames=8`. Does the error against the
+#    one-shot decode change? Does the latency (`StreamingDecoder.latency_ms`, and its docstring)?
+# 2. How many model steps does one minute of speech take? The released model has a context of
+#    2,048 positions: how long can a spoken answer be, at most?
+#
+# ---
+# **Previous:** [00 · the tour](00_tour.ipynb) · **Next:** [02 · token space & delay](02_delay_patterns.ipynb)
+# puts these 7 rows beside a text row.

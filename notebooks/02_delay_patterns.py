@@ -27,10 +27,13 @@
 # 2. the **delay pattern**: text token *k* at step *k*, audio layer *j* one step later per layer,
 #    so the words are always decided before they are spoken.
 #
-# **Goals.** By the end you can read any Mini-Omni input as an 8 × T grid, write the delay
-# yourself, and say why the first sound leaves 7 steps after the first word.
+# **Goals.** By the end you can
+# 1. find the id of any text or audio token in the one shared space with `TokenSpace`, not by hand;
+# 2. read any Mini-Omni input as an 8 × T grid and say what its last column asks for;
+# 3. write the delay yourself and check it against `omni_lib.delay`;
+# 4. say why the first complete audio frame comes 7 steps after the first text token.
 #
-# Runs in well under a minute on a laptop CPU.
+# *CPU time (tiny preset, 2 cores): about 10 s.*
 
 # %% tags=["parameters"]
 PRESET = "tiny"  # "mini-omni" gives the released model's exact ids
@@ -214,8 +217,20 @@ report("02", delay_steps=first_full_step, vocab=cfg.padded_vocab_size,
 # * Audio layer *j* lags *j + 1* steps: text leads, the coarse code follows, fine codes last.
 #   `delay`/`undelay` in `omni_lib.delay` are exact inverses and vectorised.
 #
-# **Exercises** (see `exercises/`): the delay pattern and `undelay` from scratch; the five task
-# layouts from the spec table.
+# ## Exercises
+# **Graded** (a spec, a stub and a grader each; instructors: [exercises/README.md](../exercises/README.md)):
+# * [`02_delay`](../exercises/02_delay/README.md): `delay` and `undelay` from scratch (20–30 min).
+#   Grade it: `python -m omni_lib.grade 02_delay`.
+# * [`03_task_layouts`](../exercises/03_task_layouts/README.md): the 8-row prompt of each task,
+#   from the spec's table (25–35 min).
 #
-# **Next:** [03 · the eight-head model](03_eight_head_model.ipynb) embeds these rows, averages them
-# and splices in the Whisper features.
+# **In this notebook:**
+# 1. Run it with `PRESET = "mini-omni"` (`papermill ... -p PRESET mini-omni`): check one audio id
+#    of section 1 against the release's `v + 152000 + 4160·i`, e.g. `pad_a` of layer 3.
+# 2. Change `my_delay` so that every audio layer lags by one step only. When the model picks the
+#    fine codes of frame *f*, which codes of the same frame can it no longer see?
+#
+# ---
+# **Previous:** [01 · SNAC tokenization](01_snac_tokenization.ipynb) · **Next:**
+# [03 · the eight-head model](03_eight_head_model.ipynb) embeds these rows, averages them and
+# splices in the Whisper features.

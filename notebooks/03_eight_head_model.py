@@ -27,9 +27,13 @@
 # 3. a Qwen2 **backbone** (any Hugging Face decoder works), then **one head** whose columns are
 #    sliced into text logits and 7 audio-layer logits.
 #
-# **Goals.** Write the 8-row average with the splice yourself; count where the 532 M parameters of
-# the released model live; run real speech through the tiny model; load the released checkpoint
-# (with internet).
+# **Goals.** By the end you can
+# 1. write the 8-row average with the adapter splice yourself and check it against `OmniModel.embed`;
+# 2. slice one head's logits into text and 7 audio layers;
+# 3. say where the 532 M parameters of the released model live;
+# 4. run real speech through the tiny model, and load the released checkpoint (with internet).
+#
+# *CPU time (tiny preset, 2 cores): about 15 s.*
 
 # %% tags=["parameters"]
 PRESET = "tiny"
@@ -211,6 +215,17 @@ report("03", params_tiny=sum(counts[cfg.name].values()), params_released=n_relea
 # * Loaders: `from_mini_omni` (the release), `from_text_lm` (any LM), `save_pretrained` /
 #   `from_pretrained` (ours, safetensors).
 #
-# **Exercises** (see `exercises/`): the eight-row average with the adapter splice.
+# ## Exercises
+# **Graded** (a spec, a stub and a grader each; instructors: [exercises/README.md](../exercises/README.md)):
+# * [`04_embedding`](../exercises/04_embedding/README.md): the eight-row mean, the SwiGLU adapter
+#   and the splice (25–40 min). Grade it: `python -m omni_lib.grade 04_embedding`.
 #
-# **Next:** 04 · three-stage training teaches this model to listen and talk.
+# **In this notebook:**
+# 1. Change `my_embed` to *add* the adapter output to the audio rows' embeddings instead of
+#    replacing them. The check fails: by how much does the input change (compare the norms)?
+# 2. Section 4 counts the table as a whole. What fraction of the released model's parameters are
+#    its 7 × 4,160 audio rows (each `n_embd` wide)? And of the `tiny` model's?
+#
+# ---
+# **Previous:** [02 · token space & delay](02_delay_patterns.ipynb) · **Next:**
+# [04 · three-stage training](04_three_stage_training.ipynb) teaches this model to listen and talk.

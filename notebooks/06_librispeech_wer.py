@@ -30,8 +30,13 @@
 # 4. the **table**, our rows beside the paper's, and the commands that fill in the paper's columns on
 #    a GPU with the released checkpoint.
 #
-# **Goals.** Write the word alignment yourself and check it against the library; see which
-# normaliser rules move the score; read a results file line by line; know what RTFx means.
+# **Goals.** By the end you can
+# 1. write the word alignment yourself and check it against the library;
+# 2. say which normaliser rules move the score, and report WER with its normaliser;
+# 3. run `python -m omni_lib.eval asr`, read its results file line by line, and know what RTFx means.
+#
+# *CPU time (tiny preset, 2 cores): 1–2 minutes, with the model trained by notebook 04 (this
+# notebook trains it first if it is missing, which takes tens of minutes).*
 
 # %% tags=["parameters"]
 PRESET = "tiny"
@@ -304,8 +309,12 @@ report("06_librispeech_wer", wer_tiny_test_voices=tiny["splits"]["test-voices"][
 #   per split, Whisper-normalised and orthographic WER, RTFx, and the table beside the paper's.
 #   `python -m omni_lib.eval bench` times batched decoding against one utterance at a time.
 #
-# **Exercises.** Graded: `exercises/08_wer` (word errors by dynamic programming, checked against
-# `omni_lib.wer.word_errors` on random sentences). In the notebook:
+# ## Exercises
+# **Graded** (a spec, a stub and a grader each; instructors: [exercises/README.md](../exercises/README.md)):
+# * [`08_wer`](../exercises/08_wer/README.md): word errors by dynamic programming, checked against
+#   `omni_lib.wer.word_errors` on random sentences (25–40 min). Grade it: `python -m omni_lib.grade 08_wer`.
+#
+# **In this notebook:**
 # 1. *Per voice.* From `test-voices.jsonl`, compute the WER of each speaker (the id starts with
 #    it). Is one held-out voice much harder?
 # 2. *How sure is the number?* Resample the utterances of a split with replacement 1,000 times and
@@ -316,4 +325,7 @@ report("06_librispeech_wer", wer_tiny_test_voices=tiny["splits"]["test-voices"][
 # 4. *Batching.* Run `python -m omni_lib.eval bench --batch-size 1`, `4`, `16`: where does the
 #    speed-up stop growing on two cores, and why (left padding, steps after a row has finished)?
 #
-# **Next:** with a GPU, the commands of section 6 fill in the paper's columns.
+# ---
+# **Previous:** [05 · batch-parallel & streaming decoding](05_batch_parallel_decoding.ipynb) · This is
+# the last notebook: [back to the tour](00_tour.ipynb). **Next**, with a GPU: the commands of
+# section 6 fill in the paper's columns.
