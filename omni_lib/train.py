@@ -5,9 +5,12 @@
     python -m omni_lib.train --preset tiny --stage 1 --out build/tiny      # starts from stage 0's weights
     python -m omni_lib.train --preset tiny --stage 1 --out build/tiny --resume   # after an interruption
 
-    # the paper's setup on 8×A100 (see README "Training at scale" for data and the other stages)
+    # the paper's setup on 8×A100 (README "Training at scale (8×A100)": the data, the cache)
+    python -m omni_lib.data.mixture prepare --config configs/mini-omni-data.yaml --index-only
+    torchrun --standalone --nproc_per_node=8 -m omni_lib.data.mixture prepare --config configs/mini-omni-data.yaml
     torchrun --standalone --nproc_per_node=8 -m omni_lib.train --preset mini-omni --stage 1 \\
-        --data-config data.yaml --out runs/mini-omni
+        --data-config configs/mini-omni-data.yaml --out runs/mini-omni    # from Qwen/Qwen2-0.5B (--init)
+    # then --stage 2 and --stage 3, each from the previous stage's model/
     # several nodes: torchrun --nnodes=2 --nproc_per_node=8 --rdzv_backend=c10d \\
     #     --rdzv_endpoint=HOST:29400 --rdzv_id=omni -m omni_lib.train ...
 
@@ -280,7 +283,8 @@ def train_course(out: str | Path, *, preset: str = "tiny", stages=(0, 1, 2, 3), 
                  seed: int = 0, progress: bool = True, on_step=None, steps: dict | None = None,
                  data_root: str | Path | None = None) -> dict:
     """Train the course model through ``stages`` (each from the previous one's weights) and
-    evaluate after each; results in ``OUT/summary.json``. Finished stages are reused, not retrained."""
+    evaluate after each; results in ``OUT/summary.json``. A finished stage is reused while its recipe
+    (and every earlier stage's) is unchanged; from the first changed one on, stages train again."""
     from omni_lib.model import OmniModel
     from omni_lib.prepare import prepare_course
 
@@ -290,16 +294,21 @@ def train_course(out: str | Path, *, preset: str = "tiny", stages=(0, 1, 2, 3), 
     summary_file = out / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else {"stages": {}}
     summary["data"] = data.stats
-    model = None
+    model, retrained = None, False
     for s in stages:
         stage = get_stage(preset, s)
         if steps and s in steps:
             stage = dataclasses.replace(stage, steps=steps[s])
-        final = out / f"stage{s}" / "model"
+        final, ckpt = out / f"stage{s}" / "model", out / f"stage{s}" / "ckpt.pt"
         done = summary["stages"].get(str(s))
-        if resume and final.exists() and done and done.get("steps") == stage.steps:
+        recipe = _identity(cfg, stage, seed)
+        # a finished stage is reused only if its recipe is unchanged and the stage before it was reused too
+        if resume and not retrained and final.exists() and done and done.get("recipe") == json.loads(json.dumps(recipe)):
             model = OmniModel.from_pretrained(final)
             continue
+        retrained = True
+        if ckpt.exists() and (not resume or torch.load(ckpt, weights_only=False)["identity"] != recipe):
+            ckpt.unlink()                      # a different recipe's checkpoint: start this stage over
         if model is None:
             prev = out / f"stage{s - 1}" / "model"
             torch.manual_seed(seed)
@@ -311,7 +320,7 @@ def train_course(out: str | Path, *, preset: str = "tiny", stages=(0, 1, 2, 3), 
         model.save_pretrained(final)
         data.tokenizer.save(final / "text_tokenizer.json")
         summary["stages"][str(s)] = {"name": stage.name, "steps": stage.steps, "train_seconds": round(seconds, 1),
-                                     **evaluate_course(model, data, s)}
+                                     "recipe": recipe, **evaluate_course(model, data, s)}
         out.mkdir(parents=True, exist_ok=True)
         summary_file.write_text(json.dumps(summary, indent=2))
     return summary
@@ -328,11 +337,12 @@ def course_checkpoint(out: str | Path = COURSE_DIR, *, progress: bool = True) ->
     ``OmniModel.from_pretrained(path)`` and ``TextTokenizer.load(path / "text_tokenizer.json")``.
     """
     out = Path(out)
-    last = max(STAGES["tiny"])
-    final = out / f"stage{last}" / "model"
-    summary = out / "summary.json"
-    done = summary.exists() and str(last) in json.loads(summary.read_text()).get("stages", {})
-    if not (final.exists() and done):
+    cfg, recipes = OmniConfig.from_preset("tiny"), STAGES["tiny"]
+    final = out / f"stage{max(recipes)}" / "model"
+    summary = json.loads((out / "summary.json").read_text())["stages"] if (out / "summary.json").exists() else {}
+    current = all(summary.get(str(s), {}).get("recipe") == json.loads(json.dumps(_identity(cfg, st, 0)))
+                  for s, st in recipes.items())
+    if not (final.exists() and current):       # missing, or trained with an older recipe
         train_course(out, preset="tiny", progress=progress)
     return final
 

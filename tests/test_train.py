@@ -165,3 +165,25 @@ def test_two_process_ddp_equals_one_process(tmp_path):
     train_stage(Run(single, stage(steps=4, batch=4), pools(), tmp_path / "one", progress=False, micro_batch=2))
     for k, v in single.state_dict().items():
         torch.testing.assert_close(ddp_state[k], v, atol=1e-5, rtol=1e-4, msg=k)
+
+
+def test_course_pipeline_reuses_stages_until_a_recipe_changes(tmp_path, monkeypatch):
+    import omni_lib.prepare
+    import omni_lib.train as train
+    from omni_lib.prepare import CourseData
+
+    class Tok:
+        def save(self, path):
+            path.write_text("{}")
+
+    monkeypatch.setattr(omni_lib.prepare, "prepare_course", lambda cfg, **kw: CourseData(pools(), {}, Tok(), False))
+    monkeypatch.setattr(train, "evaluate_course", lambda model, data, s: {"evaluated": True})
+    steps = {0: 2, 1: 2, 2: 2, 3: 2}
+    train.train_course(tmp_path, steps=steps, progress=False)
+    stamp = lambda: {s: (tmp_path / f"stage{s}" / "model").stat().st_mtime_ns for s in range(4)}   # noqa: E731
+    first = stamp()
+    train.train_course(tmp_path, steps=steps, progress=False)
+    assert stamp() == first                                         # nothing changed: everything reused
+    train.train_course(tmp_path, steps={**steps, 2: 3}, progress=False)
+    again = stamp()
+    assert [again[s] == first[s] for s in range(4)] == [True, True, False, False]   # stage 2 changed: 2 and 3 retrain
