@@ -466,10 +466,19 @@ report("05", steps=S, ms_per_step=float(np.median(step_ms[1:])),
 # * From the command line: `python -m omni_lib.chat --ckpt build/tiny/stage3/model --audio q.wav`;
 #   the speed of the full-size model: `python -m omni_lib.bench decode --preset mini-omni`.
 #
-# **Exercises** (see `exercises/`): `06_parallel_step` (one batch-parallel step, graded against
-# `omni_lib.decode`) and `07_streaming` (a streaming chunker with context). In this notebook: give
-# `stream` `chunk_frames=1` and `chunk_frames=8`: how do the first-audio time and the number of
-# SNAC calls change? Sample instead of argmax (`Sampling(text=SamplingParams(0.9, top_k=50),
-# seed=0)`): does batch-parallel still give A1T2's text?
+# ## Exercises
+# **Graded** (a spec, a stub and a grader each; instructors: [exercises/README.md](../exercises/README.md)):
+# * [`06_parallel_step`](../exercises/06_parallel_step/README.md): one batch-parallel decoding step,
+#   graded against `omni_lib.decode`. Grade it: `python -m omni_lib.grade 06_parallel_step`.
+# * [`07_streaming`](../exercises/07_streaming/README.md): a streaming chunker with context.
+#   Grade it: `python -m omni_lib.grade 07_streaming`.
 #
-# **Next:** 06 · LibriSpeech WER: scoring the model's ears.
+# **In this notebook:**
+# 1. Give `stream` `chunk_frames=1` and `chunk_frames=8`: how do the first-audio time and the
+#    number of SNAC calls change?
+# 2. Sample instead of argmax (`Sampling(text=SamplingParams(0.9, top_k=50), seed=0)`): does
+#    batch-parallel still give A1T2's text?
+#
+# ---
+# **Previous:** [04 · three-stage training](04_three_stage_training.ipynb) · **Next:**
+# [06 · LibriSpeech WER](06_librispeech_wer.ipynb): scoring the model's ears.

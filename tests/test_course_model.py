@@ -1,0 +1,54 @@
+"""The tiny course model, trained by the library's own pipeline (``omni_lib.train.course_checkpoint``:
+stage 0 then the three speech stages, once, cached in ``build/tiny``; notebooks 00 and 04–06 reuse
+it). In a fresh clone this test is where the training happens (about 15 minutes on 2 cores).
+
+These are floors that any working pipeline clears by far, not the course's targets (WER <= 5 %,
+spoken QA >= 90 %, ...): those are measured, printed by notebook 04 and reported in the README.
+"""
+
+import json
+from collections import Counter
+
+import jiwer
+import pytest
+
+from omni_lib.train import COURSE_DIR, course_checkpoint
+from omni_lib.prepare import read_manifest
+from omni_lib.probe import normalise
+from omni_lib import DATA_DIR
+
+
+@pytest.fixture(scope="module")
+def summary():
+    course_checkpoint(progress=False)
+    return json.loads((COURSE_DIR / "summary.json").read_text())["stages"]
+
+
+def test_every_stage_loss_falls(summary):
+    for s in summary:
+        rows = [json.loads(x) for x in (COURSE_DIR / f"stage{s}" / "metrics.jsonl").read_text().splitlines()]
+        first, last = rows[0]["loss"], sum(r["loss"] for r in rows[-10:]) / 10
+        assert last < 0.5 * first, f"stage {s}: loss {first:.3f} -> {last:.3f}"
+
+
+def test_heldout_asr_beats_the_most_common_transcript(summary):
+    rows = read_manifest(DATA_DIR / "course")
+    common = Counter(normalise(r["question"]) for r in rows if r["split"] == "train").most_common(1)[0][0]
+    refs = [normalise(r["question"]) for r in rows if r["split"] == "test-voices"]
+    trivial = jiwer.wer(refs, [common] * len(refs))
+    final = summary["3"]["asr_wer_heldout_voices"]
+    assert final < 0.5 * trivial, f"held-out-voice WER {final:.1%} vs {trivial:.1%} for the most common transcript"
+    assert final < summary["1"]["asr_wer_heldout_voices"]          # the speech stages taught it to hear
+
+
+def test_audio_heads_beat_the_most_common_code(summary):
+    last = summary["3"]
+    for j, (acc, base) in enumerate(zip(last["code_acc_per_layer"], last["code_baseline_per_layer"])):
+        assert acc > base + 0.5, f"layer {j}: {acc:.1%} vs most-common-code {base:.1%}"
+
+
+def test_text_ability_survives_and_spoken_questions_get_answers(summary):
+    assert summary["0"]["text_qa_seen"] > 0.5                        # stage 0 learned the domain
+    assert summary["1"]["text_qa_seen"] == summary["0"]["text_qa_seen"]   # stage 1: text tasks bit-identical
+    assert summary["3"]["text_qa_seen"] > 0.8 * summary["0"]["text_qa_seen"]
+    assert summary["3"]["spoken_qa_seen_heldout_voices"] > 0.5
