@@ -75,8 +75,10 @@ def course_codec(cfg: OmniConfig, *, root: Path | str = DATA_DIR / "course", cac
         codec = Codec.load(random_init=True, seed=seed, cfg=cfg)
     saved = Path(cache_dir) / f"snac-{calibrated_tag(Path(root), seed)}" / "codebooks.pt"
     quantizers = codec.model.quantizer.quantizers
-    if saved.is_file():
-        for q, w in zip(quantizers, torch.load(saved, weights_only=True)):
+    shipped = shipped_offline_codes(Path(root)) if seed == 0 else None
+    if shipped or saved.is_file():
+        books = shipped["codebooks"] if shipped else torch.load(saved, weights_only=True)
+        for q, w in zip(quantizers, books):
             q.codebook.weight.data.copy_(w)
         return codec, False
     speech = [load_audio(Path(root) / a, target_rate=16_000) for a in train_answers(Path(root))]
@@ -90,6 +92,42 @@ def course_codec(cfg: OmniConfig, *, root: Path | str = DATA_DIR / "course", cac
 def calibrated_tag(root: Path, seed: int = 0) -> str:
     """Cache key of the offline codec: calibrated codebooks depend on the corpus (its manifest) and seed."""
     return f"calibrated-{hashlib.sha1((root / 'assistant.jsonl').read_bytes()).hexdigest()[:8]}" + (f"-{seed}" if seed else "")
+
+
+SHIPPED = "snac-offline.pt"   # in the corpus root: the offline codec's codebooks and every answer's codes
+
+
+def shipped_offline_codes(root: Path) -> dict | None:
+    """The offline codes shipped with the corpus (``{"tag", "codebooks", "codes"}``), or None when
+    absent or made for another corpus (the tag hashes the manifest)."""
+    f = Path(root) / SHIPPED
+    if not f.is_file():
+        return None
+    shipped = torch.load(f, weights_only=True)
+    return shipped if shipped.get("tag") == calibrated_tag(Path(root)) else None
+
+
+def ship_offline_codes(cfg: OmniConfig, root: Path | str = DATA_DIR / "course", *, progress: bool = True) -> Path:
+    """Calibrate the offline codec on ``root``'s training answers, encode every answer, and save
+    both in ``root/snac-offline.pt`` (0.5 MB), so that machines without the real SNAC need no
+    SNAC encoding at all. Run it after regenerating the corpus: ``python -m omni_lib.prepare --ship``."""
+    from tqdm.auto import tqdm
+
+    from omni_lib.codec import Codec, calibrate_codebooks
+
+    root = Path(root)
+    (root / SHIPPED).unlink(missing_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        codec = Codec.load(random_init=True, seed=0, cfg=cfg)
+    calibrate_codebooks(codec, [load_audio(root / a, target_rate=16_000) for a in train_answers(root)],
+                        sample_rate=16_000, seed=0)
+    answers = sorted({r["answer_audio"] for r in read_manifest(root)})
+    codes = {a: codec.encode(load_audio(root / a, target_rate=16_000), 16_000).to(torch.int16)
+             for a in tqdm(answers, desc="SNAC codes", disable=not progress)}
+    books = [q.codebook.weight.data.clone() for q in codec.model.quantizer.quantizers]
+    torch.save({"tag": calibrated_tag(root), "codebooks": books, "codes": codes}, root / SHIPPED)
+    return root / SHIPPED
 
 
 def train_answers(root: Path) -> list[str]:
@@ -134,13 +172,20 @@ def prepare_course(cfg: OmniConfig, tokenizer=None, *, root: Path | str = DATA_D
 
     calibrated = calibrated_tag(root)
     real = all(f.is_file() for f in files("real").values()) or None
-    if real is None and not hub_reachable() and all(f.is_file() for f in files(calibrated).values()):
-        real = False
+    frames = {}
+    if real is None and not hub_reachable():
+        shipped = shipped_offline_codes(root)
+        if shipped and all(p in shipped["codes"] for p in answer_paths):      # shipped with the corpus
+            frames, real = {p: shipped["codes"][p].long() for p in answer_paths}, False
+        elif all(f.is_file() for f in files(calibrated).values()):
+            real = False
     codec = None
     if real is None:
         codec, real = course_codec(cfg, root=root, cache_dir=cache_dir)
-    frames = {}
-    for p, cached in tqdm(files("real" if real else calibrated).items(), desc="SNAC codes", disable=not progress):
+    for p, cached in tqdm(files("real" if real else calibrated).items(), desc="SNAC codes",
+                          disable=not progress or bool(frames)):
+        if p in frames:
+            continue
         if not cached.is_file():
             codes = codec.encode(load_audio(root / p, target_rate=16_000), 16_000)
             cached.parent.mkdir(parents=True, exist_ok=True)
@@ -178,3 +223,22 @@ def prepare_course(cfg: OmniConfig, tokenizer=None, *, root: Path | str = DATA_D
     stats = {"pools": {k: len(v) for k, v in pools.items()}, "evals": {k: len(v) for k, v in evals.items()},
              "real_snac": real}
     return CourseData(pools, evals, tokenizer, real, stats)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m omni_lib.prepare --ship [--root data/course]``: write the corpus's offline codes."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--root", default=str(DATA_DIR / "course"))
+    ap.add_argument("--ship", action="store_true", help="calibrate the offline codec and save every answer's codes")
+    ap.add_argument("--preset", default="tiny")
+    args = ap.parse_args(argv)
+    if not args.ship:
+        ap.error("nothing to do: pass --ship")
+    print(ship_offline_codes(OmniConfig.from_preset(args.preset), args.root))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

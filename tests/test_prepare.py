@@ -38,3 +38,23 @@ def test_offline_codec_is_saved_and_reloaded_exactly(tmp_path, monkeypatch):
     assert torch.equal(codes, again.encode(wave, 16_000))
     assert len(codes[0].unique()) > 3                     # calibrated: codes follow the speech
     assert torch.equal(first.decode(codes), again.decode(codes))
+
+
+def test_shipped_offline_codes_are_what_the_shipped_codec_makes(monkeypatch):
+    """data/course ships the offline codec's codebooks and every answer's codes (no SNAC encoding on
+    machines without the real SNAC): re-encoding answers with that codec gives the shipped codes."""
+    from omni_lib.prepare import shipped_offline_codes
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    root = DATA_DIR / "course"
+    shipped = shipped_offline_codes(root)
+    assert shipped is not None, "data/course/snac-offline.pt is missing or stale: python -m omni_lib.prepare --ship"
+    answers = sorted({r["answer_audio"] for r in read_manifest(root)})
+    assert sorted(shipped["codes"]) == answers
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        codec, real = course_codec(OmniConfig.from_preset("tiny"))
+    assert not real
+    for a in answers[:: len(answers) // 3][:3]:
+        again = codec.encode(load_audio(root / a, target_rate=16_000), 16_000)
+        assert torch.equal(again, shipped["codes"][a].long()), a

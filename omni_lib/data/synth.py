@@ -439,6 +439,10 @@ engines (flite, festival, espeak-ng). {s['clips']} clips, {s['audio_minutes']:.1
 16-bit FLAC. Rerunning the command with the same seed gives the same texts, voices and (with the
 same engine versions) the same audio bytes.
 
+`snac-offline.pt` holds the answers' SNAC codes for machines without the real SNAC (random weights,
+codebooks calibrated on the training answers: informative codes, unintelligible audio); after
+regenerating the corpus, remake it with `python -m omni_lib.prepare --ship`.
+
 | split | clips | items | voices | minutes |
 |---|---|---|---|---|
 {rows}
