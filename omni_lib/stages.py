@@ -7,7 +7,12 @@
     stage 3  multimodal tuning    everything but Whisper                            all six tasks
 
 The ``tiny`` preset adds a stage 0 that first teaches a randomly initialised LM the course's
-text domain (T1T2 only): that is the "any model" which then learns to talk.
+text domain (T1T2 only): that is the "any model" which then learns to talk. It departs from the
+paper in one place: its adapter keeps training in stage 2. Qwen2 can already read, so the paper's
+stage 1 aligns the adapter against a frozen reader; a 3-layer LM that only knows the domain's
+questions cannot transcribe, so its stage 1 cannot align the adapter alone (measured: held-out
+WER above 100 % after stage 1; stage-2 loss at step 550 is 0.23 with the adapter training, 0.60
+with it frozen).
 
     >>> s = STAGES["tiny"][1]
     >>> s.trains, s.tasks
@@ -63,8 +68,8 @@ STAGES: dict[str, dict[int, Stage]] = {
                   steps=800, lr=3e-3, min_lr=3e-4, warmup=20, global_batch=32),
         1: _stage("modality alignment", ("adapter", "audio_codes"), {"ASR": 1.0, "TTS": 1.0},
                   steps=150, lr=3e-3, min_lr=3e-4, warmup=20, global_batch=16, adapter_lr=3e-3),
-        2: _stage("adaption training", ("text_rows", "audio_rows", "blocks"), {"ASR": 1.0, "A1T2": 2.0, "T1T2": 0.5},
-                  steps=700, lr=2e-3, min_lr=2e-4, warmup=20, global_batch=16),
+        2: _stage("adaption training", ("adapter", "text_rows", "audio_rows", "blocks"),   # adapter: see above
+                  {"ASR": 1.0, "A1T2": 2.0, "T1T2": 0.5}, steps=700, lr=2e-3, min_lr=2e-4, warmup=20, global_batch=16),
         # speech answers weigh more: 7 code streams per answer to learn, and T1A2/TTS are short
         3: _stage("multimodal fine-tuning", PARTS, {"ASR": 0.75, "A1T2": 0.75, "T1T2": 0.5, "A1A2": 1.5, "T1A2": 1.5,
                                                     "TTS": 1.5},
