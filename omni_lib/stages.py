@@ -71,7 +71,7 @@ STAGES: dict[str, dict[int, Stage]] = {
         2: _stage("adaption training", ("adapter", "text_rows", "audio_rows", "blocks"),   # adapter: see above
                   {"ASR": 1.0, "A1T2": 2.0, "T1T2": 0.5}, steps=700, lr=2e-3, min_lr=2e-4, warmup=20, global_batch=16),
         # speech answers weigh more: 7 code streams per answer to learn, and T1A2/TTS are short
-        3: _stage("multimodal fine-tuning", PARTS, {"ASR": 0.75, "A1T2": 0.75, "T1T2": 0.5, "A1A2": 1.5, "T1A2": 1.5,
+        3: _stage("multimodal fine-tuning", PARTS, {"ASR": 0.75, "A1T2": 1.0, "T1T2": 0.75, "A1A2": 1.5, "T1A2": 1.5,
                                                     "TTS": 1.5},
                   steps=800, lr=3e-3, min_lr=3e-4, warmup=20, global_batch=32),
     },
