@@ -111,7 +111,8 @@ class WhisperEncoder(torch.nn.Module):
                 raise ValueError("the Whisper encoder produced NaN/inf features: the weights are corrupt or the "
                                  "audio is broken; reload the model and check the input")
             for i, f in zip(todo, feats):
-                self._store(keys[i], f[: lengths[i]].cpu())
+                # clone: a slice would keep (and torch.save would write) the whole batch's storage
+                self._store(keys[i], f[: lengths[i]].cpu().clone())
         out = torch.zeros(len(clips), max(lengths), self.dim)        # (B, L_max, D)
         for b, key in enumerate(keys):
             out[b, : lengths[b]] = self._lookup(key)

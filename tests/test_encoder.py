@@ -72,6 +72,11 @@ def test_batch_equals_one_by_one_and_cache(base, speech, tmp_path, monkeypatch):
     again, _ = cached.encode([speech, other], 16_000)
     assert torch.equal(again, feats)
     assert not list(tmp_path.glob(".*.tmp"))
+    # each cache file holds its own clip's features only, not the batch they were computed in
+    for f in tmp_path.glob("*.pt"):
+        saved = torch.load(f, weights_only=True)
+        assert saved.untyped_storage().nbytes() == saved.numel() * 4
+        assert f.stat().st_size < saved.numel() * 4 + 4096
 
 
 @pytest.mark.parametrize("window", [4, 30])
