@@ -108,6 +108,31 @@ def make_example(ex: Example, cfg: OmniConfig) -> tuple[torch.Tensor, torch.Tens
     return ids, targets, mask
 
 
+def example_length(task: str, *, n_audio: int = 0, n_question: int = 0, n_answer: int = 0,
+                   n_frames: int = 0) -> int:
+    """Positions of a training example (:func:`omni_lib.batches.make_example`'s ``T``), from sizes alone.
+
+    Prompt: ``L + 3`` with speech in (input, L features, eot/eoa, answer), ``n + 3`` with text in
+    (TTS: the answer's own text). Answer: ``n + 1`` steps of text, or ``max(F + 1, n + 1) + 7``
+    with speech (frames + eoa, delayed by 7). The last step is predicted, never fed::
+
+        >>> example_length("T1T2", n_question=2, n_answer=1)      # 5 + 2 - 1
+        6
+        >>> example_length("A1A2", n_audio=51, n_answer=10, n_frames=24)
+        85
+    """
+    speech_in = task in SPEECH_IN_TASKS
+    prompt = n_audio + 3 if speech_in else (n_answer if task == "TTS" else n_question) + 3
+    steps = max(n_frames + 1, n_answer + 1) + 7 if task in SPEECH_ANSWER else n_answer + 1
+    return prompt + steps - 1
+
+
+def positions(ex: Example) -> int:
+    """``T`` of :func:`make_example` for ``ex``, without building it (to group a batch by length)."""
+    return example_length(ex.task, n_audio=0 if ex.features is None else len(ex.features), n_question=len(ex.question),
+                          n_answer=len(ex.answer), n_frames=0 if ex.frames is None else ex.frames.shape[1])
+
+
 def collate(examples: Sequence[Example], cfg: OmniConfig) -> dict:
     """Right-pad a batch: ``ids/targets/mask [B, 8, T]``, ``features [B, L, D]``, ``lengths [B]``."""
     ts = TokenSpace(cfg)

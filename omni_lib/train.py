@@ -38,7 +38,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from omni_lib.batches import Example, collate, loss_terms
+from omni_lib.batches import Example, collate, loss_terms, positions
 from omni_lib.config import OmniConfig
 from omni_lib.stages import STAGES, Stage, apply_stage, get_stage
 
@@ -158,6 +158,9 @@ def train_stage(run: Run) -> dict:
     for step in range(start, stage.steps):
         t0 = time.perf_counter()
         examples = step_examples(run.pools, stage, step, run.seed)[rank * per_rank:(rank + 1) * per_rank]
+        # micro-batches of similar lengths: a T1T2 example (13 positions) padded to an A1A2 one (116)
+        # is mostly padding. The loss is a sum over examples, so the order changes nothing but speed.
+        examples = sorted(examples, key=positions)
         micro = [examples[i:i + run.micro_batch] for i in range(0, len(examples), run.micro_batch)]
         totals = {"loss": 0.0, "text": 0.0, "audio": 0.0}
         for k, mb in enumerate(micro):

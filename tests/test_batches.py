@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from omni_lib.batches import IGNORE, Example, answer_grid, collate, loss_terms, make_example
+from omni_lib.batches import IGNORE, Example, answer_grid, collate, loss_terms, make_example, positions
 from omni_lib.config import OmniConfig
 from omni_lib.decode import generate
 from omni_lib.model import OmniModel, OmniOutput
@@ -114,3 +114,12 @@ def test_collate_pads_and_errors():
         make_example(Example("ASR", answer=(2,)), CFG)
     with pytest.raises(ValueError, match="unknown training task"):
         make_example(Example("S2S"), CFG)
+
+
+@pytest.mark.parametrize("task", ["ASR", "A1T2", "A1A2", "T1T2", "T1A2", "TTS"])
+def test_positions_without_building_the_example(task):
+    g = torch.Generator().manual_seed(1)
+    for n_q, n_a, F, L in [(1, 1, 1, 1), (3, 9, 4, 20), (7, 2, 30, 5)]:
+        ex = Example(task, question=list(range(5, 5 + n_q)), answer=list(range(5, 5 + n_a)),
+                     frames=torch.randint(0, 4096, (7, F), generator=g), features=torch.randn(L, CFG.whisper_dim))
+        assert positions(ex) == make_example(ex, CFG)[0].shape[1]

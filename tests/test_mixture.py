@@ -24,7 +24,7 @@ from omni_lib.batches import make_example
 from omni_lib.config import OmniConfig
 from omni_lib.data import mixture
 from omni_lib.data.mixture import TaskPool, build_mixture, load_data_config, parse_overrides
-from omni_lib.data.sources import example_length
+from omni_lib.batches import example_length
 from omni_lib.encoder import n_features
 
 pa = pytest.importorskip("pyarrow")

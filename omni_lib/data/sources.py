@@ -37,6 +37,7 @@ from typing import Callable
 import torch
 
 from omni_lib.audio import load_audio
+from omni_lib.batches import example_length
 from omni_lib.encoder import WHISPER_RATE, n_features
 
 from .corpus import MAX_WARNINGS, CorpusWarning
@@ -390,23 +391,3 @@ def _read_group(path: str, group: int) -> list[dict]:
     import pyarrow.parquet as pq
 
     return pq.ParquetFile(path).read_row_group(group).to_pylist()
-
-
-# ---------------------------------------------------------------------------------- lengths
-def example_length(task: str, *, n_audio: int = 0, n_question: int = 0, n_answer: int = 0,
-                   n_frames: int = 0) -> int:
-    """Positions of a training example (:func:`omni_lib.batches.make_example`'s ``T``), from sizes alone.
-
-    Prompt: ``L + 3`` with speech in (input, L features, eot/eoa, answer), ``n + 3`` with text in
-    (TTS: the answer's own text). Answer: ``n + 1`` steps of text, or ``max(F + 1, n + 1) + 7``
-    with speech (frames + eoa, delayed by 7). The last step is predicted, never fed::
-
-        >>> example_length("T1T2", n_question=2, n_answer=1)      # 5 + 2 - 1
-        6
-        >>> example_length("A1A2", n_audio=51, n_answer=10, n_frames=24)
-        85
-    """
-    speech_in = task in ("ASR", "A1T2", "A1A2")
-    prompt = n_audio + 3 if speech_in else (n_answer if task == "TTS" else n_question) + 3
-    steps = max(n_frames + 1, n_answer + 1) + 7 if task in ("A1A2", "T1A2", "TTS") else n_answer + 1
-    return prompt + steps - 1
