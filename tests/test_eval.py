@@ -82,14 +82,14 @@ def corpus(tmp_path):
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    """A 1-block tiny model with random weights, saved as ours; real Whisper tiny.en ears with a
-    2 s window (the fixture's clips are shorter): the cheapest model the eval path can meet."""
+    """A 1-block tiny model with random weights, saved as ours; real Whisper-base ears (the offline
+    extra ships base) with a 2 s window (the fixture's clips are shorter)."""
     from omni_lib.config import OmniConfig
     from omni_lib.model import OmniModel
     from omni_lib.text import TextTokenizer
 
     d = tmp_path_factory.mktemp("tiny") / "model"
-    cfg = OmniConfig.from_preset("tiny", n_layer=1, whisper_model="tiny.en", whisper_dim=384, whisper_window_s=2.0)
+    cfg = OmniConfig.from_preset("tiny", n_layer=1, whisper_model="base", whisper_dim=512, whisper_window_s=2.0)
     torch.manual_seed(0)
     OmniModel(cfg).save_pretrained(d)
     TextTokenizer.for_config(cfg).save(d / "text_tokenizer.json")
@@ -285,9 +285,9 @@ def test_model_arguments_are_checked(tmp_path):
 
 # ---------------------------------------------------------------------------------- baseline, throughput
 def test_whisper_baseline_on_two_utterances(corpus, tmp_path):
-    s = ev.main(["asr", "--whisper", "tiny.en", "--data-root", str(corpus), "--splits", "test-a", "--max-samples",
-                 "2", "--out", str(tmp_path / "out"), "--quiet"])     # real weights; base: notebook 06
-    assert s["run"] == "whisper-tiny.en" and s["splits"]["test-a"]["n"] == 2
+    s = ev.main(["asr", "--whisper", "base", "--data-root", str(corpus), "--splits", "test-a", "--max-samples",
+                 "2", "--out", str(tmp_path / "out"), "--quiet"])     # real weights (the offline extra)
+    assert s["run"] == "whisper-base" and s["splits"]["test-a"]["n"] == 2
     assert s["wer"] < 0.5                         # "what is two plus five": right, or nearly
     assert s["splits"]["test-a"]["wer_orthographic"] > s["wer"]       # upper-case references vs cased output
 
