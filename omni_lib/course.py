@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preset", default="tiny", help="config preset passed to every notebook (default: tiny)")
     ap.add_argument("--only", nargs="*", help="notebook numbers or names to run, e.g. 01 02")
     ap.add_argument("--out", default=str(ROOT / "build"), help="where executed notebooks go")
-    ap.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    ap.add_argument("--timeout", type=int, default=7200,
+                    help="seconds allowed per cell (notebook 04 trains the course model on first run: ~20 min here)")
     args = ap.parse_args(argv)
 
     import papermill  # imported here: the library itself does not need it
