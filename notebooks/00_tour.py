@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -38,7 +39,6 @@ N_QUESTIONS = 4                  # spoken questions for the tiny model (held-out
 RELEASED = "gpt-omni/mini-omni"  # the released checkpoint: hub id (with internet) or a downloaded directory
 
 # %%
-import json
 import time
 import warnings
 from pathlib import Path
@@ -58,10 +58,9 @@ from omni_lib.encoder import WhisperEncoder
 from omni_lib.hub import HubUnavailable, hub_reachable
 from omni_lib.model import OmniModel
 from omni_lib.prepare import course_codec, read_manifest
-from omni_lib.stages import STAGES
 from omni_lib.text import TextTokenizer
 from omni_lib.tokens import TokenSpace
-from omni_lib.train import COURSE_DIR
+from omni_lib.train import COURSE_DIR, course_checkpoint
 from omni_lib.viz import plot_id_grid
 from omni_lib.wer import basic_normalise
 
@@ -205,14 +204,12 @@ plt.show()
 # 00 runs before 04; run this one again afterwards.)
 
 # %%
-model_dir = COURSE_DIR / f"stage{max(STAGES['tiny'])}" / "model"
-summary_file = COURSE_DIR / "summary.json"
-HAVE_MODEL = ((model_dir / "model.safetensors").is_file() and summary_file.is_file()
-              and str(max(STAGES["tiny"])) in json.loads(summary_file.read_text()).get("stages", {}))
+model_dir = course_checkpoint(train=False)     # None if missing or trained with an older recipe
+HAVE_MODEL = model_dir is not None
 if HAVE_MODEL:
     print(f"the course model is here: {model_dir}")
 else:
-    print(f"no trained course model in {COURSE_DIR} yet: the demo below is skipped.\n"
+    print(f"no current course model in {COURSE_DIR} (missing, or trained with an older recipe): the demo below is skipped.\n"
           "To get it (tens of minutes on 2 cores):\n"
           "  run notebook 04 (04_three_stage_training.ipynb), or\n"
           "  .venv/bin/python -m omni_lib.train --preset tiny --stage all\n"
@@ -229,7 +226,7 @@ else:
 
 # %%
 if HAVE_MODEL:
-    path = model_dir                           # not course_checkpoint(): that one trains when the model is missing
+    path = model_dir
     model = OmniModel.from_pretrained(path).eval()
     mcfg = model.cfg
     model.attach_whisper(WhisperEncoder.from_config(mcfg))

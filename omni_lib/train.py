@@ -332,12 +332,15 @@ def train_course(out: str | Path, *, preset: str = "tiny", stages=(0, 1, 2, 3), 
 COURSE_DIR = Path(__file__).resolve().parents[1] / "build" / "tiny"
 
 
-def course_checkpoint(out: str | Path = COURSE_DIR, *, progress: bool = True) -> Path:
+def course_checkpoint(out: str | Path = COURSE_DIR, *, progress: bool = True, train: bool = True) -> Path | None:
     """The trained ``tiny`` course model's directory, training it first (once) if needed.
 
     Notebooks 05, 06 and the tour call this: the first call runs the whole pipeline of
-    :func:`train_course` (minutes on 2 cores); later calls return at once. Load it with
-    ``OmniModel.from_pretrained(path)`` and ``TextTokenizer.load(path / "text_tokenizer.json")``.
+    :func:`train_course` (minutes on 2 cores); later calls return at once. With ``train=False`` a
+    missing model, or one trained with an older recipe, gives ``None`` instead of training. Load it
+    with ``OmniModel.from_pretrained(path)`` and ``TextTokenizer.load(path / "text_tokenizer.json")``.
+
+        >>> path = course_checkpoint(train=False)     # None until notebook 04 (or make course) has run
     """
     out = Path(out)
     cfg, recipes = OmniConfig.from_preset("tiny"), STAGES["tiny"]
@@ -345,8 +348,11 @@ def course_checkpoint(out: str | Path = COURSE_DIR, *, progress: bool = True) ->
     summary = json.loads((out / "summary.json").read_text())["stages"] if (out / "summary.json").exists() else {}
     current = all(summary.get(str(s), {}).get("recipe") == json.loads(json.dumps(_identity(cfg, st, 0)))
                   for s, st in recipes.items())
-    if not (final.exists() and current):       # missing, or trained with an older recipe
-        train_course(out, preset="tiny", progress=progress)
+    if final.exists() and current:
+        return final
+    if not train:                              # missing, or trained with an older recipe
+        return None
+    train_course(out, preset="tiny", progress=progress)
     return final
 
 

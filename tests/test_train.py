@@ -187,3 +187,28 @@ def test_course_pipeline_reuses_stages_until_a_recipe_changes(tmp_path, monkeypa
     train.train_course(tmp_path, steps={**steps, 2: 3}, progress=False)
     again = stamp()
     assert [again[s] == first[s] for s in range(4)] == [True, True, False, False]   # stage 2 changed: 2 and 3 retrain
+
+
+def test_course_checkpoint_without_training_answers_none_until_the_current_recipe_is_trained(tmp_path, monkeypatch):
+    import dataclasses
+
+    import omni_lib.prepare
+    import omni_lib.stages
+    import omni_lib.train as train
+    from omni_lib.prepare import CourseData
+
+    class Tok:
+        def save(self, path):
+            path.write_text("{}")
+
+    monkeypatch.setattr(omni_lib.prepare, "prepare_course", lambda cfg, **kw: CourseData(pools(), {}, Tok(), False))
+    monkeypatch.setattr(train, "evaluate_course", lambda model, data, s: {"evaluated": True})
+    short = {s: dataclasses.replace(st, steps=2) for s, st in omni_lib.stages.STAGES["tiny"].items()}
+    monkeypatch.setitem(omni_lib.stages.STAGES, "tiny", short)
+    assert train.course_checkpoint(tmp_path, train=False) is None
+    assert not any(tmp_path.iterdir())                              # asked, not trained
+    path = train.course_checkpoint(tmp_path, progress=False)
+    assert path == tmp_path / "stage3" / "model" and path.is_dir()
+    assert train.course_checkpoint(tmp_path, train=False) == path
+    monkeypatch.setitem(omni_lib.stages.STAGES, "tiny", {**short, 2: dataclasses.replace(short[2], steps=3)})
+    assert train.course_checkpoint(tmp_path, train=False) is None   # an older recipe's model is not current
