@@ -4,9 +4,10 @@ Example (a few minutes the first time, seconds once cached)::
 
     data = prepare_course(OmniConfig.from_preset("tiny"))
     {k: len(v) for k, v in data.pools.items()}
-    # {'ASR': 454, 'A1T2': 454, 'A1A2': 454, 'T1T2': 227, 'T1A2': 227, 'TTS': 227}
+    # {'ASR': 1362, 'A1T2': 1362, 'A1A2': 1362, 'T1T2': 227, 'T1A2': 227, 'TTS': 227}
 
-Every spoken question gives an ASR, an A1T2 and an A1A2 example (its voice, its features); every
+Every spoken question gives an ASR, an A1T2 and an A1A2 example (its voice, its features), and
+so do its speed-perturbed copies (``SPEEDS``: 454 recordings x 3 speeds); every
 training item gives T1T2, T1A2 and TTS examples (text in, the assistant's answer out). The
 evaluation sets follow the corpus splits: held-out voices on training items, and held-out items
 (never trained on, in any voice). Features are cached by audio content and codes by answer file,
@@ -28,11 +29,16 @@ from pathlib import Path
 import torch
 
 from omni_lib import DATA_DIR
-from omni_lib.audio import load_audio
+from omni_lib.audio import load_audio, speed_perturb
 from omni_lib.batches import Example
 from omni_lib.config import OmniConfig
 
 CACHE = Path(__file__).resolve().parents[1] / "build" / "cache"
+
+# Speed-perturbed copies of every training question (omni_lib.audio.speed_perturb): each question
+# is spoken by only 2 of the corpus's 10 training voices, and a tiny model that hears the same two
+# recordings again and again learns them, not the words. Ko et al. (2015) use 0.9 and 1.1 for ASR.
+SPEEDS = (0.9, 1.1)
 
 
 @dataclass
@@ -144,8 +150,11 @@ def read_manifest(root: Path) -> list[dict]:
 
 
 def prepare_course(cfg: OmniConfig, tokenizer=None, *, root: Path | str = DATA_DIR / "course",
-                   cache_dir: Path | str = CACHE, progress: bool = True) -> CourseData:
-    """Examples for every task and split of the course corpus (see the module docstring)."""
+                   cache_dir: Path | str = CACHE, progress: bool = True, speeds=SPEEDS) -> CourseData:
+    """Examples for every task and split of the course corpus (see the module docstring).
+
+    ``speeds``: each training question also joins the ASR, A1T2 and A1A2 pools played at these
+    speeds (``()``: none); evaluation sets are never perturbed."""
     from tqdm.auto import tqdm
 
     from omni_lib.encoder import WhisperEncoder
@@ -157,13 +166,20 @@ def prepare_course(cfg: OmniConfig, tokenizer=None, *, root: Path | str = DATA_D
     # Whisper features of every spoken question, cached by content (and model, window)
     tag = f"{Path(str(cfg.whisper_model)).stem}-{cfg.whisper_window_s:g}s"
     ears = WhisperEncoder.from_config(cfg, cache_dir=cache_dir / f"whisper-{tag}")
-    feats = {}
-    paths = [r["question_audio"] for r in rows]
-    for i in tqdm(range(0, len(paths), 16), desc="Whisper features", disable=not progress):
-        chunk = paths[i:i + 16]
-        f, n = ears.encode([load_audio(root / p, target_rate=16_000) for p in chunk], 16_000)
-        for p, fb, nb in zip(chunk, f, n):
-            feats[p] = fb[: int(nb)].clone()
+    feats = {}                                            # (path, speed) -> [L, D]
+
+    def hear(paths, speed=1):
+        what = "Whisper features" + ("" if speed == 1 else f", speed {speed:g}")
+        for i in tqdm(range(0, len(paths), 16), desc=what, disable=not progress):
+            chunk = paths[i:i + 16]
+            waves = [load_audio(root / p, target_rate=16_000) for p in chunk]
+            f, n = ears.encode([w if speed == 1 else speed_perturb(w, speed, 16_000) for w in waves], 16_000)
+            for p, fb, nb in zip(chunk, f, n):
+                feats[p, speed] = fb[: int(nb)].clone()
+
+    hear([r["question_audio"] for r in rows])
+    for speed in speeds:
+        hear([r["question_audio"] for r in rows if r["split"] == "train"], speed)
 
     # SNAC codes of every answer, once per answer file; a warm cache needs no codec at all
     answer_paths = sorted({r["answer_audio"] for r in rows})
@@ -193,8 +209,9 @@ def prepare_course(cfg: OmniConfig, tokenizer=None, *, root: Path | str = DATA_D
             cached.with_suffix(".tmp").replace(cached)              # atomic: no half-written cache file
         frames[p] = torch.load(cached, weights_only=True)
 
-    def ex(task, r, **kw):
-        return Example(task, meta={"id": r["id"], "item": r["item"], "voice": r.get("voice"), "split": r["split"]}, **kw)
+    def ex(task, r, speed=1, **kw):
+        return Example(task, meta={"id": r["id"], "item": r["item"], "voice": r.get("voice"), "split": r["split"],
+                                   "speed": speed}, **kw)
 
     enc = tokenizer.encode
     pools = {t: [] for t in ("ASR", "A1T2", "A1A2", "T1T2", "T1A2", "TTS")}
@@ -202,11 +219,13 @@ def prepare_course(cfg: OmniConfig, tokenizer=None, *, root: Path | str = DATA_D
              "t1t2/train": [], "t1t2/test-items": [], "codes/train": []}
     seen_items = set()
     for r in rows:
-        q, a, fq, fr = enc(r["question"]), enc(r["answer"]), feats[r["question_audio"]], frames[r["answer_audio"]]
+        q, a, fq, fr = enc(r["question"]), enc(r["answer"]), feats[r["question_audio"], 1], frames[r["answer_audio"]]
         if r["split"] == "train":
-            pools["ASR"].append(ex("ASR", r, answer=q, features=fq))
-            pools["A1T2"].append(ex("A1T2", r, answer=a, features=fq))
-            pools["A1A2"].append(ex("A1A2", r, answer=a, frames=fr, features=fq))
+            for speed in (1, *speeds):
+                fs = feats[r["question_audio"], speed]
+                pools["ASR"].append(ex("ASR", r, answer=q, features=fs, speed=speed))
+                pools["A1T2"].append(ex("A1T2", r, answer=a, features=fs, speed=speed))
+                pools["A1A2"].append(ex("A1A2", r, answer=a, frames=fr, features=fs, speed=speed))
             if r["item"] not in seen_items:
                 seen_items.add(r["item"])
                 pools["T1T2"].append(ex("T1T2", r, question=q, answer=a))
@@ -221,7 +240,7 @@ def prepare_course(cfg: OmniConfig, tokenizer=None, *, root: Path | str = DATA_D
             if split == "test-items" and all(e.meta["item"] != r["item"] for e in evals["t1t2/test-items"]):
                 evals["t1t2/test-items"].append(ex("T1T2", r, question=q, answer=a))
     stats = {"pools": {k: len(v) for k, v in pools.items()}, "evals": {k: len(v) for k, v in evals.items()},
-             "real_snac": real}
+             "real_snac": real, "speeds": list(speeds)}
     return CourseData(pools, evals, tokenizer, real, stats)
 
 

@@ -77,8 +77,15 @@ def save_checkpoint(path: Path, state: dict) -> None:
         raise OSError(f"could not write checkpoint {path} ({e}){old}. Free disk space and resume with --resume") from e
 
 
-def _identity(cfg: OmniConfig, stage: Stage, seed: int) -> dict:
-    return {"config": cfg.to_dict(), "stage": dataclasses.asdict(stage), "seed": seed}
+def _identity(cfg: OmniConfig, stage: Stage, seed: int, data: dict | None = None) -> dict:
+    ident = {"config": cfg.to_dict(), "stage": dataclasses.asdict(stage), "seed": seed}
+    return {**ident, "data": data} if data else ident
+
+
+def _course_data_identity(stage: Stage, speeds) -> dict | None:
+    """What of the course data a stage's result depends on beyond the corpus: the speed-perturbed
+    copies, for the stages that hear speech."""
+    return {"speeds": list(speeds)} if speeds and set(stage.tasks) & {"ASR", "A1T2", "A1A2"} else None
 
 
 def check_resume(saved: dict, now: dict) -> None:
@@ -88,8 +95,9 @@ def check_resume(saved: dict, now: dict) -> None:
         a, b = saved[part], now[part]
         diffs += [f"{part}.{k}: checkpoint {a.get(k)!r} vs now {b.get(k)!r}" for k in sorted(set(a) | set(b))
                   if a.get(k) != b.get(k)]
-    if saved["seed"] != now["seed"]:
-        diffs.append(f"seed: checkpoint {saved['seed']} vs now {now['seed']}")
+    for key in ("seed", "data"):
+        if saved.get(key) != now.get(key):
+            diffs.append(f"{key}: checkpoint {saved.get(key)!r} vs now {now.get(key)!r}")
     if diffs:
         raise ValueError("cannot resume: the run's settings changed:\n  " + "\n  ".join(diffs)
                          + "\nresume with the original settings, or start a new run (another --out)")
@@ -112,6 +120,7 @@ class Run:
     stop_after: int | None = None                 # stop (as if killed) after this many steps: for tests
     on_step: Callable[[dict], None] | None = None  # live plots in the notebook
     progress: bool = True
+    data: dict | None = None                      # what the pools were made with (e.g. speeds): resume checks it
 
 
 def train_stage(run: Run) -> dict:
@@ -132,7 +141,7 @@ def train_stage(run: Run) -> dict:
             model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
     run.out.mkdir(parents=True, exist_ok=True)
     ckpt, metrics_file = run.out / "ckpt.pt", run.out / "metrics.jsonl"
-    ident = _identity(cfg, stage, run.seed)
+    ident = _identity(cfg, stage, run.seed, run.data)
     start = 0
     if run.resume and ckpt.exists():
         saved = torch.load(ckpt, map_location=device, weights_only=False)   # our own file: optimizer state needs pickle
@@ -304,7 +313,7 @@ def train_course(out: str | Path, *, preset: str = "tiny", stages=(0, 1, 2, 3), 
             stage = dataclasses.replace(stage, steps=steps[s])
         final, ckpt = out / f"stage{s}" / "model", out / f"stage{s}" / "ckpt.pt"
         done = summary["stages"].get(str(s))
-        recipe = _identity(cfg, stage, seed)
+        recipe = _identity(cfg, stage, seed, _course_data_identity(stage, data.stats.get("speeds", ())))
         # a finished stage is reused only if its recipe is unchanged and the stage before it was reused too
         if resume and not retrained and final.exists() and done and done.get("recipe") == json.loads(json.dumps(recipe)):
             model = OmniModel.from_pretrained(final)
@@ -318,7 +327,7 @@ def train_course(out: str | Path, *, preset: str = "tiny", stages=(0, 1, 2, 3), 
             model = OmniModel.from_pretrained(prev) if s > 0 and prev.exists() else OmniModel(cfg)
         t0 = time.perf_counter()
         train_stage(Run(model, stage, data.pools, out / f"stage{s}", seed=seed, resume=resume, progress=progress,
-                        on_step=on_step))
+                        on_step=on_step, data=recipe.get("data")))
         seconds = time.perf_counter() - t0
         model.save_pretrained(final)
         data.tokenizer.save(final / "text_tokenizer.json")
@@ -342,11 +351,14 @@ def course_checkpoint(out: str | Path = COURSE_DIR, *, progress: bool = True, tr
 
         >>> path = course_checkpoint(train=False)     # None until notebook 04 (or make course) has run
     """
+    from omni_lib.prepare import SPEEDS
+
     out = Path(out)
     cfg, recipes = OmniConfig.from_preset("tiny"), STAGES["tiny"]
     final = out / f"stage{max(recipes)}" / "model"
     summary = json.loads((out / "summary.json").read_text())["stages"] if (out / "summary.json").exists() else {}
-    current = all(summary.get(str(s), {}).get("recipe") == json.loads(json.dumps(_identity(cfg, st, 0)))
+    current = all(summary.get(str(s), {}).get("recipe")
+                  == json.loads(json.dumps(_identity(cfg, st, 0, _course_data_identity(st, SPEEDS))))
                   for s, st in recipes.items())
     if final.exists() and current:
         return final
@@ -488,7 +500,8 @@ def main(argv: list[str] | None = None) -> int:
         model.backbone.gradient_checkpointing_enable()
     model.to(device)
     last = train_stage(Run(model, stage, data.pools, Path(args.out) / f"stage{s}", seed=args.seed,
-                           micro_batch=args.micro_batch, resume=args.resume, precision=args.precision))
+                           micro_batch=args.micro_batch, resume=args.resume, precision=args.precision,
+                           data=_course_data_identity(stage, data.stats["speeds"])))
     if int(os.environ.get("RANK", 0)) == 0:
         final = Path(args.out) / f"stage{s}" / "model"
         model.save_pretrained(final)

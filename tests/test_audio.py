@@ -152,3 +152,18 @@ def test_load_audio_missing_and_unreadable(tmp_path):
     bad.write_text("this is not audio")
     with pytest.raises(ValueError, match=r"could not read .*notes.wav.* as audio"):
         load_audio(bad)
+
+
+def test_speed_perturbation_scales_duration_and_pitch_together():
+    from omni_lib.audio import speed_perturb
+
+    t = torch.arange(16_000) / 16_000
+    tone = 0.5 * torch.sin(2 * math.pi * 440 * t)
+    for factor in (0.9, 1.1):
+        y = speed_perturb(tone, factor, 16_000)
+        assert abs(len(y) - 16_000 / factor) <= 1
+        peak_hz = torch.fft.rfft(y).abs().argmax().item() * 16_000 / len(y)
+        assert abs(peak_hz - 440 * factor) < 3, (factor, peak_hz)
+        assert y.abs().max() <= 1
+    with pytest.raises(ValueError, match="speed factor"):
+        speed_perturb(tone, 0, 16_000)

@@ -58,3 +58,33 @@ def test_shipped_offline_codes_are_what_the_shipped_codec_makes(monkeypatch):
     for a in answers[:: len(answers) // 3][:3]:
         again = codec.encode(load_audio(root / a, target_rate=16_000), 16_000)
         assert torch.equal(again, shipped["codes"][a].long()), a
+
+
+def test_speed_perturbed_copies_join_the_training_pools_only(tmp_path, monkeypatch):
+    from omni_lib.prepare import prepare_course
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    rows = read_manifest(DATA_DIR / "course")
+    picked = [r for r in rows if r["split"] == "train"][:3] + [r for r in rows if r["split"] == "test-voices"][:1]
+    root = tmp_path / "corpus"
+    for r in picked:
+        for key in ("question_audio", "answer_audio"):
+            (root / r[key]).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(DATA_DIR / "course" / r[key], root / r[key])
+    (root / "assistant.jsonl").write_text("".join(json.dumps(r) + "\n" for r in picked))
+    cfg = OmniConfig.from_preset("tiny")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = prepare_course(cfg, root=root, cache_dir=tmp_path / "cache", progress=False, speeds=(0.9, 1.1))
+        plain = prepare_course(cfg, root=root, cache_dir=tmp_path / "cache", progress=False, speeds=())
+    for task in ("ASR", "A1T2", "A1A2"):
+        assert len(data.pools[task]) == 3 * len(plain.pools[task]) == 9
+        assert sorted(e.meta["speed"] for e in data.pools[task]) == [0.9] * 3 + [1] * 3 + [1.1] * 3
+    assert len(data.pools["T1T2"]) == len(plain.pools["T1T2"])         # text in: nothing to perturb
+    assert data.evals["asr/test-voices"][0].meta["speed"] == 1           # evaluation is never perturbed
+    assert data.stats["speeds"] == [0.9, 1.1] and plain.stats["speeds"] == []
+    by_speed = {e.meta["speed"]: e for e in data.pools["ASR"] if e.meta["id"] == picked[0]["id"]}
+    n = {s: len(e.features) for s, e in by_speed.items()}
+    assert n[1.1] < n[1] < n[0.9]                                       # faster speech, fewer Whisper frames
+    assert abs(n[1] / n[1.1] - 1.1) < 0.1 and abs(n[1] / n[0.9] - 0.9) < 0.1
+    assert torch.equal(by_speed[1].features, plain.pools["ASR"][0].features)

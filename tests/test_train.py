@@ -107,6 +107,11 @@ def test_resume_refuses_a_changed_config(tmp_path):
                         progress=False, resume=True))
     with pytest.raises(ValueError, match="seed: checkpoint 0 vs now 5"):
         check_resume({"config": {}, "stage": {}, "seed": 0}, {"config": {}, "stage": {}, "seed": 5})
+    # pools made differently (here: without the speed-perturbed copies) are a different run too
+    train_stage(Run(fresh_model(), stage(), pools(), tmp_path / "aug", progress=False, stop_after=2,
+                    data={"speeds": [0.9, 1.1]}))
+    with pytest.raises(ValueError, match=r"data: checkpoint \{'speeds': \[0.9, 1.1\]\} vs now None"):
+        train_stage(Run(fresh_model(), stage(), pools(), tmp_path / "aug", progress=False, resume=True))
 
 
 def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
@@ -203,6 +208,7 @@ def test_course_checkpoint_without_training_answers_none_until_the_current_recip
 
     monkeypatch.setattr(omni_lib.prepare, "prepare_course", lambda cfg, **kw: CourseData(pools(), {}, Tok(), False))
     monkeypatch.setattr(train, "evaluate_course", lambda model, data, s: {"evaluated": True})
+    monkeypatch.setattr(omni_lib.prepare, "SPEEDS", ())              # the fake pools have no speed copies
     short = {s: dataclasses.replace(st, steps=2) for s, st in omni_lib.stages.STAGES["tiny"].items()}
     monkeypatch.setitem(omni_lib.stages.STAGES, "tiny", short)
     assert train.course_checkpoint(tmp_path, train=False) is None
