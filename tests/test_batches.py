@@ -92,8 +92,11 @@ def test_sliced_loss_equals_full_logits_cross_entropy():
     model = OmniModel(CFG).eval()
     batch = collate([ex(t) for t in ("A1A2", "T1T2", "TTS", "ASR")], CFG)
     terms = loss_terms(model, batch)
-    with torch.no_grad():
-        out = model(batch["ids"], batch["features"], batch["lengths"])
+    terms["loss"].sum().backward()
+    sliced_grad = model.lm_head.weight.grad.clone()
+    model.zero_grad()
+    out = model(batch["ids"], batch["features"], batch["lengths"])
+    full = []
     for b in range(4):
         m, tg = batch["mask"][b], batch["targets"][b]
         text = F.cross_entropy(out.text_logits[b][m[7]], tg[7][m[7]]) if m[7].any() else torch.tensor(0.0)
@@ -102,6 +105,9 @@ def test_sliced_loss_equals_full_logits_cross_entropy():
         audio = torch.stack(aud).sum() / n if n else torch.tensor(0.0)
         torch.testing.assert_close(terms["text"][b], text, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(terms["audio"][b], audio, atol=1e-5, rtol=1e-5)
+        full.append(text + audio)
+    torch.stack(full).sum().backward()                        # the same gradients as from the full logits
+    torch.testing.assert_close(sliced_grad, model.lm_head.weight.grad, atol=1e-6, rtol=1e-4)
 
 
 def test_collate_pads_and_errors():
