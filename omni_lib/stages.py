@@ -68,14 +68,14 @@ STAGES: dict[str, dict[int, Stage]] = {
     # 88 % and layer-0 codes 63 %; 2e-3 gave 83 % and 50 % (and text QA 99 % against 97 %).
     "tiny": {
         0: _stage("text LM pretraining", ("text_rows", "blocks"), {"T1T2": 1.0},
-                  steps=1000, lr=3e-3, min_lr=3e-4, warmup=20, global_batch=32),
+                  steps=800, lr=3e-3, min_lr=3e-4, warmup=20, global_batch=32),
         1: _stage("modality alignment", ("adapter", "audio_codes"), {"ASR": 1.0, "TTS": 1.0},
                   steps=150, lr=3e-3, min_lr=3e-4, warmup=20, global_batch=16, adapter_lr=3e-3),
         2: _stage("adaption training", ("adapter", "text_rows", "audio_rows", "blocks"),   # adapter: see above
-                  {"ASR": 1.0, "A1T2": 2.0, "T1T2": 0.5}, steps=450, lr=2e-3, min_lr=2e-4, warmup=20, global_batch=16),
+                  {"ASR": 1.0, "A1T2": 2.0, "T1T2": 0.5}, steps=400, lr=2e-3, min_lr=2e-4, warmup=20, global_batch=16),
         3: _stage("multimodal fine-tuning", PARTS, {"ASR": 0.5, "A1T2": 2.0, "T1T2": 1.0, "A1A2": 1.5, "T1A2": 1.0,
                                                     "TTS": 1.0},
-                  steps=700, lr=3e-3, min_lr=3e-4, warmup=20, global_batch=32),
+                  steps=600, lr=3e-3, min_lr=3e-4, warmup=20, global_batch=32),
     },
 }
 
