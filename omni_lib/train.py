@@ -41,6 +41,7 @@ import torch
 from omni_lib.batches import Example, collate, loss_terms, positions
 from omni_lib.config import OmniConfig
 from omni_lib.stages import STAGES, Stage, apply_stage, get_stage
+from omni_lib.tokens import SPEECH_IN_TASKS
 
 
 # ---------------------------------------------------------------------------------- schedule
@@ -85,7 +86,7 @@ def _identity(cfg: OmniConfig, stage: Stage, seed: int, data: dict | None = None
 def _course_data_identity(stage: Stage, speeds) -> dict | None:
     """What of the course data a stage's result depends on beyond the corpus: the speed-perturbed
     copies, for the stages that hear speech."""
-    return {"speeds": list(speeds)} if speeds and set(stage.tasks) & {"ASR", "A1T2", "A1A2"} else None
+    return {"speeds": list(speeds)} if speeds and set(stage.tasks) & set(SPEECH_IN_TASKS) else None
 
 
 def check_resume(saved: dict, now: dict) -> None:

@@ -172,7 +172,9 @@ def test_two_process_ddp_equals_one_process(tmp_path):
         torch.testing.assert_close(ddp_state[k], v, atol=1e-5, rtol=1e-4, msg=k)
 
 
-def test_course_pipeline_reuses_stages_until_a_recipe_changes(tmp_path, monkeypatch):
+@pytest.fixture
+def fake_course(monkeypatch):
+    """train_course on the tiny fake pools: no corpus, no Whisper, no evaluation, no speed copies."""
     import omni_lib.prepare
     import omni_lib.train as train
     from omni_lib.prepare import CourseData
@@ -182,7 +184,13 @@ def test_course_pipeline_reuses_stages_until_a_recipe_changes(tmp_path, monkeypa
             path.write_text("{}")
 
     monkeypatch.setattr(omni_lib.prepare, "prepare_course", lambda cfg, **kw: CourseData(pools(), {}, Tok(), False))
+    monkeypatch.setattr(omni_lib.prepare, "SPEEDS", ())
     monkeypatch.setattr(train, "evaluate_course", lambda model, data, s: {"evaluated": True})
+    return train
+
+
+def test_course_pipeline_reuses_stages_until_a_recipe_changes(tmp_path, fake_course):
+    train = fake_course
     steps = {0: 2, 1: 2, 2: 2, 3: 2}
     train.train_course(tmp_path, steps=steps, progress=False)
     stamp = lambda: {s: (tmp_path / f"stage{s}" / "model").stat().st_mtime_ns for s in range(4)}   # noqa: E731
@@ -194,21 +202,13 @@ def test_course_pipeline_reuses_stages_until_a_recipe_changes(tmp_path, monkeypa
     assert [again[s] == first[s] for s in range(4)] == [True, True, False, False]   # stage 2 changed: 2 and 3 retrain
 
 
-def test_course_checkpoint_without_training_answers_none_until_the_current_recipe_is_trained(tmp_path, monkeypatch):
+def test_course_checkpoint_without_training_answers_none_until_the_current_recipe_is_trained(tmp_path, monkeypatch,
+                                                                                            fake_course):
     import dataclasses
 
-    import omni_lib.prepare
     import omni_lib.stages
-    import omni_lib.train as train
-    from omni_lib.prepare import CourseData
 
-    class Tok:
-        def save(self, path):
-            path.write_text("{}")
-
-    monkeypatch.setattr(omni_lib.prepare, "prepare_course", lambda cfg, **kw: CourseData(pools(), {}, Tok(), False))
-    monkeypatch.setattr(train, "evaluate_course", lambda model, data, s: {"evaluated": True})
-    monkeypatch.setattr(omni_lib.prepare, "SPEEDS", ())              # the fake pools have no speed copies
+    train = fake_course
     short = {s: dataclasses.replace(st, steps=2) for s, st in omni_lib.stages.STAGES["tiny"].items()}
     monkeypatch.setitem(omni_lib.stages.STAGES, "tiny", short)
     assert train.course_checkpoint(tmp_path, train=False) is None
