@@ -110,6 +110,21 @@ def test_sliced_loss_equals_full_logits_cross_entropy():
     torch.testing.assert_close(sliced_grad, model.lm_head.weight.grad, atol=1e-6, rtol=1e-4)
 
 
+def test_loss_builds_no_full_logits(monkeypatch):
+    """The forward inside the loss must not compute [B, T, V] logits it would throw away (they cost
+    more than the blocks); and a model with its own TTS-adapter audio head is refused, not mis-trained."""
+    torch.manual_seed(0)
+    model = OmniModel(CFG).eval()
+    widths = []
+    real = model._head
+    monkeypatch.setattr(model, "_head", lambda h, a, b: widths.append(h.shape[0]) or real(h, a, b))
+    loss_terms(model, collate([ex("A1A2"), ex("ASR")], CFG))
+    assert widths and all(n == 0 for n in widths)            # heads applied to no batch row at all
+    adapted = OmniModel(OmniConfig.from_preset("tiny", n_layer=1, tts_adapter_layers=1))
+    with pytest.raises(NotImplementedError, match="TTS adapter"):
+        loss_terms(adapted, collate([ex("TTS")], CFG))
+
+
 def test_collate_pads_and_errors():
     batch = collate([ex("T1T2"), ex("A1A2")], CFG)
     assert batch["ids"].shape[0] == 2 and batch["lengths"].tolist() == [0, 4]
