@@ -110,6 +110,24 @@ def test_sliced_loss_equals_full_logits_cross_entropy():
     torch.testing.assert_close(sliced_grad, model.lm_head.weight.grad, atol=1e-6, rtol=1e-4)
 
 
+def test_bf16_head_matches_fp32_within_bf16_rounding():
+    """``head_dtype=bf16`` (train.py's CPU default with AMX) changes the head products' rounding only."""
+    torch.manual_seed(0)
+    model = OmniModel(CFG).eval()
+    batch = collate([ex(t) for t in ("A1A2", "T1T2", "TTS", "ASR")], CFG)
+    grads = []
+    for dt in (None, torch.bfloat16):
+        model.zero_grad()
+        terms = loss_terms(model, batch, head_dtype=dt)
+        terms["loss"].sum().backward()
+        grads.append((terms["loss"].detach(), model.lm_head.weight.grad.clone()))
+    (l32, g32), (l16, g16) = grads
+    torch.testing.assert_close(l16, l32, rtol=2e-2, atol=1e-2)
+    assert g16.dtype == torch.float32                         # fp32 master weights get fp32 gradients
+    cos = F.cosine_similarity(g16.flatten(), g32.flatten(), dim=0)
+    assert cos > 0.999, cos
+
+
 def test_loss_builds_no_full_logits(monkeypatch):
     """The forward inside the loss must not compute [B, T, V] logits it would throw away (they cost
     more than the blocks); and a model with its own TTS-adapter audio head is refused, not mis-trained."""

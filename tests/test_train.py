@@ -218,3 +218,15 @@ def test_course_checkpoint_without_training_answers_none_until_the_current_recip
     assert train.course_checkpoint(tmp_path, train=False) == path
     monkeypatch.setitem(omni_lib.stages.STAGES, "tiny", {**short, 2: dataclasses.replace(short[2], steps=3)})
     assert train.course_checkpoint(tmp_path, train=False) is None   # an older recipe's model is not current
+
+
+def test_precision_choices():
+    from omni_lib.train import _precision
+    cpu = torch.device("cpu")
+    amp, head = _precision("fp32", cpu)
+    assert head is None and not isinstance(amp, torch.autocast)
+    amp, head = _precision("bf16", cpu)
+    assert head is None and isinstance(amp, torch.autocast) and amp.fast_dtype == torch.bfloat16
+    amp, head = _precision("auto", cpu)            # blocks in fp32 on a CPU; the head in bf16 only with AMX
+    assert not isinstance(amp, torch.autocast)
+    assert head == (torch.bfloat16 if torch.cpu._is_amx_tile_supported() else None)
