@@ -375,7 +375,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--accum", type=int, default=1, help="micro-batches per optimizer step (default 1)")
     p.add_argument("--seq-len", type=int, default=512,
                    help="positions per example (default 512; the paper padded to 2048)")
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: autocast, as train.py does")
+    p.add_argument("--precision", choices=["fp32", "bf16", "auto"], default="fp32",
+                   help="bf16: autocast; auto: as train.py by default (on a CPU with AMX, the head in bf16)")
     p.add_argument("--grad-checkpointing", action="store_true",
                    help="recompute activations in backward (less memory)")
     p.add_argument("--steps", type=int, default=2, help="timed optimizer steps (default 2)")

@@ -472,7 +472,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--micro-batch", type=int, default=None,
                     help="examples per forward pass, per process (default: 16 for tiny, 8 at scale)")
-    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                    help="auto: bf16 autocast on a GPU; on a CPU with AMX the head products in bf16; else fp32")
     ap.add_argument("--grad-checkpointing", action="store_true", help="recompute activations in backward (less memory)")
     ap.add_argument("--init", default=None, help="start from this model directory (default: the previous stage's; "
                                                  f"mini-omni stage 1: the text LM {DEFAULT_INIT})")
