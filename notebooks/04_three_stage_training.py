@@ -38,7 +38,7 @@
 # stage; watch the losses; measure what each stage bought: ASR WER on voices never heard in
 # training, spoken QA, whether the text ability survives, and the audio heads.
 #
-# The first run trains (about 18 minutes on 2 cores) and caches the result in `build/tiny`; later
+# The first run trains (about 15 minutes on 2 cores) and caches the result in `build/tiny`; later
 # runs, and notebooks 00, 05 and 06, reuse it.
 #
 # **Targets (tiny preset, 2 CPU cores)**, checked at the end: ASR WER on held-out voices ≤ 5 %;

@@ -1,6 +1,6 @@
 """The tiny course model, trained by the library's own pipeline (``omni_lib.train.course_checkpoint``:
 stage 0 then the three speech stages, once, cached in ``build/tiny``; notebooks 00 and 04–06 reuse
-it). In a fresh clone this test is where the training happens (about 18 minutes on 2 cores).
+it). In a fresh clone this test is where the training happens (about 15 minutes on 2 cores).
 
 These are floors that any working pipeline clears by far, not the course's targets (WER <= 5 %,
 spoken QA >= 90 %, ...): those are measured, printed by notebook 04 and reported in the README.
