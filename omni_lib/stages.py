@@ -64,10 +64,10 @@ STAGES: dict[str, dict[int, Stage]] = {
     },
     # Laptop CPU: minutes per stage on the course corpus (measured numbers in the README). Stage 3
     # weighs up spoken questions (A1T2, and A1A2 whose text row answers them too) and spoken answers
-    # (T1A2, TTS: learning 227 answers' codes takes many passes). Measured from one stage-2 model
-    # (1 thread): 1,100 steps gave layer-0 codes 96 %, spoken QA 95 %; 1,000 steps 95 % and 95 %;
-    # T1T2 1, T1A2 1, TTS 1 (1,000 steps) 93 % and 97 %; A1T2 1.5, T1A2 2, TTS 2.5 96 % and 84 %.
-    # At 700 steps, peak LR 3e-3 gave spoken QA 88 %; 2e-3 gave 83 %.
+    # (T1A2, TTS: learning 227 answers' codes takes many passes). Stage 3 alone, 1 thread, layer-0
+    # codes / spoken QA: 1,100 steps 96 / 95 %; 1,000 steps 95 / 95 %; T1T2, T1A2, TTS 1 each
+    # 93 / 97 %; A1T2 1.5, T1A2 2, TTS 2.5 96 / 84 % (README, "Training"). At 700 steps, peak LR
+    # 3e-3 gave spoken QA 88 %; 2e-3 gave 83 %.
     "tiny": {
         0: _stage("text LM pretraining", ("text_rows", "blocks"), {"T1T2": 1.0},
                   steps=800, lr=3e-3, min_lr=3e-4, warmup=20, global_batch=32),
