@@ -167,7 +167,7 @@ del probe
 # **Where a step's time goes.** An audio answer is the costliest example: 7 heads of 4,160 logits
 # per frame. So `loss_terms` applies the head only where the loss mask is on, one slice per row,
 # and the forward before it computes no logits at all (the full `[B, T, 30,144]` product would
-# cost more than the blocks). With `precision="auto"` (the default) a CPU with AMX runs those head
+# be about half of a step, thrown away). With `precision="auto"` (the default) a CPU with AMX runs those head
 # products in bf16 and the blocks in fp32. Together they made stage 3's step about twice as fast,
 # and that is what let it run long enough for the audio codes (README, "Training").
 

@@ -163,20 +163,20 @@ def loss_terms(model, batch: dict, *, head_dtype: torch.dtype | None = None) -> 
     The head is applied to masked positions only and only to the columns each row needs (the text
     slice, or one audio layer's slice): the same numbers as slicing full logits, far cheaper.
     ``head_dtype=torch.bfloat16`` runs just those head products in bf16 (the cross-entropy stays
-    fp32): on CPUs with AMX the head of an audio answer is most of a step and ~5x faster in bf16,
-    while the blocks' bf16 attention backward is slower than fp32 (see ``head_precision``).
+    fp32): on CPUs with AMX that made a 16-example TTS micro-batch 1.3x faster, while bf16 for the
+    blocks is slower there (its attention backward); ``train._precision`` chooses.
     Returns ``{"text": [B], "audio": [B], "loss": [B]}`` (mean over each example's tokens).
     """
-    cfg = model.cfg
-    device = next(model.parameters()).device
-    ids, targets, mask = batch["ids"].to(device), batch["targets"].to(device), batch["mask"].to(device)
     if getattr(model, "tts_adapter", None) is not None:
         raise NotImplementedError("loss_terms trains the tied head; a model with a TTS adapter "
                                   "(tts_adapter_layers > 0) has its own audio head, which it does not cover")
+    cfg = model.cfg
+    device = next(model.parameters()).device
+    ids, targets, mask = batch["ids"].to(device), batch["targets"].to(device), batch["mask"].to(device)
     feats = batch.get("features")
     # text_rows=[] / audio_rows=[]: no logits in the forward; the full [B, T, V] product (the whole
-    # table, every position) would be thrown away and cost more than the blocks (146 ms of a 16 x 97
-    # ASR batch's ~300 ms on 2 cores).
+    # table, every position) would be thrown away, and it was about half of a step (146 ms of a
+    # 16 x 97 ASR micro-batch's ~300 ms forward and backward on 2 cores).
     out = model(ids, None if feats is None else feats.to(device),
                 None if feats is None else batch["lengths"].to(device), text_rows=[], audio_rows=[])
     h = out.hidden                                                       # (B, T, d)

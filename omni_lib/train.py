@@ -232,7 +232,7 @@ def _precision(precision: str, device: torch.device) -> tuple:
     """
     if precision == "bf16" or (precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported()):
         return torch.autocast(device.type, dtype=torch.bfloat16), None
-    if precision == "auto" and device.type == "cpu" and getattr(torch.cpu, "_is_amx_tile_supported", bool)():
+    if precision == "auto" and device.type == "cpu" and getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)():
         return contextlib.nullcontext(), torch.bfloat16
     return contextlib.nullcontext(), None
 
