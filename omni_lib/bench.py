@@ -23,7 +23,14 @@ It prints prefill time, ms per step and steps/s against the real-time bar (11.72
 SNAC frame per step), the time to first audio broken into its parts (Whisper encode, prefill,
 the 7 steps after step 0 that complete frame 0, the 3 steps that bring the streaming decoder's
 right context, the SNAC decode of that first chunk), peak memory, and the memory-bandwidth
-bound: weight bytes read per step / the read bandwidth measured in the same run.
+bound: weight bytes read per step / the read bandwidth measured in the same run. The bandwidth
+is sampled just before every timed run (:class:`BandwidthProbe`) and each run is judged against
+its own sample: this machine's bandwidth moves by a fifth within minutes, and a bound taken
+once at the start would judge later runs against another machine.
+
+``matrix_products`` times only the weight matrices of one of our steps (the same bytes, nothing
+else): the floor the matrix kernels set, and so what limits a step; the rest of a step (norms,
+RoPE, attention, sampling, Python) is the difference to ``ours``.
 
 ``ours_text_ended`` times our steps once the text answer has ended (its row is then ``pad_t``
 and its 152,000 logits are skipped): most steps of a spoken answer, whose text is much shorter
@@ -54,7 +61,7 @@ import torch
 from omni_lib import bench_train
 from omni_lib.config import OmniConfig
 from omni_lib.decode import Request, decode_steps
-from omni_lib.model import OmniModel, _attend, _rotate, quantize_int8
+from omni_lib.model import Int8Linear, OmniModel, _attend, _rotate, quantize_int8
 from omni_lib.tokens import TokenSpace, build_batch_parallel
 
 DTYPES = ("fp32", "bf16", "int8")
@@ -110,22 +117,33 @@ def weight_bytes_per_step(model: OmniModel, *, text_head: bool = True) -> int:
 
 
 # ---------------------------------------------------------------------------------- bandwidth
-def measure_bandwidth(mib: int = 1024, tries: int = 5) -> float:
-    """Read bandwidth in bytes/s: an fp32 matrix-vector product over a ``mib`` MiB matrix (best of ``tries``).
+class BandwidthProbe:
+    """Read bandwidth in bytes/s, sampled next to each timed run: fp32 matrix-vector products over
+    an ``mib`` MiB matrix kept for the whole benchmark.
 
-    The matrix is larger than the caches, so the product streams it from memory once, as a
-    decoding step streams its weights.
+    The matrix is larger than the caches, so each product streams it from memory once, as a
+    decoding step streams its weights. A sample is the *median* of ``tries`` products, as a
+    run's ms/step is the median of its steps; taking each sample just before the run it bounds
+    means a machine that slows down (other tenants' memory traffic) moves both alike.
+
+        >>> probe = BandwidthProbe(8)
+        >>> probe.sample() > 0
+        True
     """
-    cols = 4096
-    w = torch.empty(mib * 2**20 // 4 // cols, cols).normal_()
-    v = torch.randn(cols)
-    torch.mv(w, v)
-    best = float("inf")
-    for _ in range(tries):
-        t = time.perf_counter()
-        torch.mv(w, v)
-        best = min(best, time.perf_counter() - t)
-    return w.numel() * 4 / best
+
+    def __init__(self, mib: int = 1024, cols: int = 4096):
+        self.w = torch.empty(mib * 2**20 // 4 // cols, cols).normal_()
+        self.v = torch.randn(cols)
+        self.nbytes = self.w.numel() * 4
+        torch.mv(self.w, self.v)                                       # first touch, page faults
+
+    def sample(self, tries: int = 5) -> float:
+        times = []
+        for _ in range(tries):
+            t = time.perf_counter()
+            torch.mv(self.w, self.v)
+            times.append(time.perf_counter() - t)
+        return self.nbytes / statistics.median(times)
 
 
 # ---------------------------------------------------------------------------------- decoders
@@ -221,6 +239,30 @@ def time_reference_style(model: OmniModel, feats: torch.Tensor, steps: int, slot
             "step_ms": [(b - a) * 1e3 for a, b in zip(stamps, stamps[1:])], "tokens": tokens}
 
 
+@torch.inference_mode()
+def time_matrix_products(model: OmniModel, steps: int) -> dict:
+    """Only the weight matrices of a batch-parallel step, each called as ours calls it: ``steps`` times.
+
+    Every block matrix on a batch of 2 rows, the head's text rows on row 1 and its audio rows on
+    row 0: the same weight bytes as one of our steps, with nothing else. What this takes is the
+    floor the matrix kernels set (int8: fbgemm's dynamic kernel); the rest of a step (norms,
+    RoPE, attention, sampling) is the difference to ``ours``.
+    """
+    cfg = model.cfg
+    dtype = model.backbone.get_input_embeddings().weight.dtype
+    mats = [m for m in model.backbone.layers.modules() if isinstance(m, (torch.nn.Linear, Int8Linear))]
+    xs = [torch.randn(2, 1, m.in_features, dtype=dtype) for m in mats]
+    h = torch.randn(1, 1, cfg.n_embd, dtype=dtype)
+    stamps = [time.perf_counter()]
+    for _ in range(steps):
+        for m, x in zip(mats, xs):
+            m(x)
+        model._head(h, 0, cfg.text_vocab_size)
+        model._head(h, cfg.audio_start, cfg.padded_vocab_size)
+        stamps.append(time.perf_counter())
+    return {"step_ms": [(b - a) * 1e3 for a, b in zip(stamps, stamps[1:])]}
+
+
 # ---------------------------------------------------------------------------------- speech in / out
 def time_whisper(cfg: OmniConfig, seconds: float) -> tuple[float, float, torch.Tensor]:
     """Encode ``seconds`` of (random) speech with the preset's Whisper (random weights, same cost).
@@ -275,15 +317,21 @@ def time_snac_first_chunk(codec, *, reference: bool) -> tuple[float, str]:
 
 
 # ---------------------------------------------------------------------------------- the benchmark
-def _summary(runs: list[dict], steps_per_s_bound: float | None) -> dict:
+def _summary(runs: list[dict], weight_bytes: int | None) -> dict:
+    """Median ms/step over all runs' steps; the fraction of the bound per run (from the bandwidth
+    sampled just before that run), reported as the median over runs and its range."""
     step_ms = [ms for r in runs for ms in r["step_ms"]]
     med = statistics.median(step_ms) if step_ms else float("nan")
-    out = {"prefill_ms": round(min(r["prefill_ms"] for r in runs), 1),
+    prefills = [r["prefill_ms"] for r in runs if "prefill_ms" in r]
+    out = {"prefill_ms": round(min(prefills), 1) if prefills else None,
            "ms_per_step": round(med, 2),
            "ms_per_step_mean": round(statistics.fmean(step_ms), 2) if step_ms else None,
            "steps_per_s": round(1000 / med, 2)}
-    if steps_per_s_bound:
-        out["fraction_of_bound"] = round(out["steps_per_s"] / steps_per_s_bound, 3)
+    if weight_bytes:
+        fractions = [1000 / statistics.median(r["step_ms"]) / (r["bandwidth"] / weight_bytes)
+                     for r in runs if r["step_ms"]]
+        out["fraction_of_bound"] = round(statistics.median(fractions), 3)
+        out["fraction_of_bound_range"] = [round(min(fractions), 3), round(max(fractions), 3)]
     return out
 
 
@@ -333,9 +381,8 @@ def bench_decode(preset: str = "mini-omni", dtype: str = "fp32", steps: int = 64
               "torch": torch.__version__, "load_average": [round(x, 2) for x in os.getloadavg()],
               "real_time_steps_per_s": round(cfg.frames_per_second, 2)}
 
-    log("measuring memory bandwidth")
-    bw = measure_bandwidth(64 if preset == "tiny" else 1024)
-    result["bandwidth_gb_s"] = round(bw / 1e9, 2)
+    log("allocating the bandwidth probe")
+    probe = BandwidthProbe(64 if preset == "tiny" else 1024)
 
     log(f"building the {preset} model (random weights)")
     t = time.perf_counter()
@@ -343,19 +390,18 @@ def bench_decode(preset: str = "mini-omni", dtype: str = "fp32", steps: int = 64
     result["build_s"] = round(time.perf_counter() - t, 1)
     keep_fp32 = dtype != "fp32" and reference in ("both", "fp32")   # the fp32 model stays for the reference
     ours_model = convert(copy.deepcopy(base) if keep_fp32 else base, dtype)
-    models = {"ours": ours_model, "ours_text_ended": ours_model}
+    models = {"ours": ours_model, "ours_text_ended": ours_model, "matrix_products": ours_model}
     if plain:
         models["plain"] = ours_model
     if reference in ("both", "fp32"):
         models["reference_fp32"] = base
     if reference == "same" or (reference == "both" and dtype != "fp32"):
         models[f"reference_{dtype}"] = ours_model
-    weight_bytes = weight_bytes_per_step(ours_model)
-    bound = bw / weight_bytes
+    weight_bytes = {name: weight_bytes_per_step(m) for name, m in models.items()}
+    weight_bytes["ours_text_ended"] = weight_bytes_per_step(ours_model, text_head=False)
     result["weights_mb"] = round(sum(p.numel() * p.element_size() for p in ours_model.parameters()) / 2**20
                                  + sum(getattr(m, "weight_bytes", 0) for m in ours_model.modules()) / 2**20, 1)
-    result["weight_mb_per_step"] = round(weight_bytes / 2**20, 1)
-    result["bound_steps_per_s"] = round(bound, 2)
+    result["weight_mb_per_step"] = round(weight_bytes["ours"] / 2**20, 1)
 
     log(f"Whisper ({cfg.whisper_model}, {cfg.whisper_window_s:g} s window) on {audio_seconds:g} s of speech")
     whisper_ms, whisper_bf16_ms, feats = time_whisper(cfg, audio_seconds)
@@ -371,30 +417,36 @@ def bench_decode(preset: str = "mini-omni", dtype: str = "fp32", steps: int = 64
             return time_ours(models[name], feats, n, fast=False)
         if name == "ours_text_ended":
             return time_ours(models[name], feats, n, text_ended=True)
+        if name == "matrix_products":
+            return time_matrix_products(models[name], n)
         return time_reference_style(models[name], feats, n)
 
     for name in models:                                                 # warm-up (first-call costs)
         run(name, 2)
     runs: dict[str, list] = {k: [] for k in models}
+    samples = []
     for r in range(rounds):                                             # interleaved: noise hits all alike
         for name in models:
             log(f"round {r + 1}/{rounds}: {name}")
-            runs[name].append(run(name, steps))
+            samples.append(probe.sample())                              # the bandwidth right now
+            runs[name].append(run(name, steps) | {"bandwidth": samples[-1]})
 
-    bounds = {name: bound for name in models}
-    bounds["ours_text_ended"] = bw / weight_bytes_per_step(ours_model, text_head=False)
-    result["bound_text_ended_steps_per_s"] = round(bounds["ours_text_ended"], 2)
-    if "reference_fp32" in models:
-        bounds["reference_fp32"] = bw / weight_bytes_per_step(models["reference_fp32"])
+    bw = statistics.median(samples)
+    result["bandwidth_gb_s"] = round(bw / 1e9, 2)
+    result["bandwidth_gb_s_range"] = [round(min(samples) / 1e9, 2), round(max(samples) / 1e9, 2)]
+    result["bound_steps_per_s"] = round(bw / weight_bytes["ours"], 2)
+    result["bound_text_ended_steps_per_s"] = round(bw / weight_bytes["ours_text_ended"], 2)
     for name in models:
-        result[name] = _summary(runs[name], bounds[name])
+        result[name] = _summary(runs[name], weight_bytes[name])
+    result["matrix_products"]["read_gb_s"] = round(weight_bytes["ours"] / result["matrix_products"]["ms_per_step"]
+                                                   / 1e6, 2)
     for ours in ("ours", "ours_text_ended"):
         for name in models:
-            if not name.startswith("ours"):
+            if not name.startswith(("ours", "matrix")):
                 result[ours][f"speedup_vs_{name}"] = round(result[ours]["steps_per_s"] / result[name]["steps_per_s"], 2)
         result[ours]["real_time"] = result[ours]["steps_per_s"] >= cfg.frames_per_second
     for name in models:
-        if not name.startswith("ours"):
+        if not name.startswith(("ours", "matrix")):
             result[name]["tokens_vs_ours"] = _agreement(runs["ours"][0]["tokens"], runs[name][0]["tokens"])
 
     if dtype != "fp32" and "reference_fp32" in models:
@@ -413,7 +465,8 @@ def bench_decode(preset: str = "mini-omni", dtype: str = "fp32", steps: int = 64
     if ref_name:
         result["time_to_first_audio"][ref_name] = _ttfa(whisper_ms, result[ref_name], snac_ref_ms)
         result["time_to_first_audio"]["reference_snac"] = how_ref
-    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    # The probe is resident from before the models are built to the end, so it is in every peak: take it out.
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - probe.nbytes / 2**20, 1)
     return result
 
 
@@ -422,19 +475,28 @@ def format_table(r: dict) -> str:
     lines = [f"decode benchmark: preset {r['preset']}, {r['dtype']}, batch-parallel (batch 2), {r['steps']} steps x "
              f"{r['rounds']} rounds, {r['threads']} threads, torch {r['torch']}, load average {r['load_average']}",
              f"prompt {r['prompt_positions']} positions; weights {r['weights_mb']} MiB, read per step "
-             f"{r['weight_mb_per_step']} MiB; bandwidth {r['bandwidth_gb_s']} GB/s -> bound "
+             f"{r['weight_mb_per_step']} MiB; bandwidth {r['bandwidth_gb_s']} GB/s (median of the samples "
+             f"taken before each run, range {r['bandwidth_gb_s_range'][0]}-{r['bandwidth_gb_s_range'][1]}) -> bound "
              f"{r['bound_steps_per_s']} steps/s; real time = {r['real_time_steps_per_s']} steps/s", "",
-             f"{'decoder':<18}{'prefill ms':>11}{'ms/step':>9}{'steps/s':>9}{'of bound':>9}  tokens = ours"]
-    names = [k for k in ("ours", "ours_text_ended", "plain") if k in r] + [k for k in r if k.startswith("reference_")]
+             f"{'decoder':<18}{'prefill ms':>11}{'ms/step':>9}{'steps/s':>9}{'of bound':>9}{'(range)':>13}"
+             f"  tokens = ours"]
+    names = ([k for k in ("ours", "ours_text_ended", "matrix_products", "plain") if k in r]
+             + [k for k in r if k.startswith("reference_")])
     for name in names:
         d = r[name]
         agree = d.get("tokens_vs_ours")
         agree = f"{agree['equal_steps']}/{agree['of']} steps" if agree else ""
-        lines.append(f"{name:<18}{d['prefill_ms']:>11.1f}{d['ms_per_step']:>9.1f}{d['steps_per_s']:>9.2f}"
-                     f"{d.get('fraction_of_bound', float('nan')):>9.2f}  {agree}")
+        prefill = "-" if d["prefill_ms"] is None else f"{d['prefill_ms']:.1f}"
+        lo, hi = d.get("fraction_of_bound_range", (float("nan"),) * 2)
+        lines.append(f"{name:<18}{prefill:>11}{d['ms_per_step']:>9.1f}{d['steps_per_s']:>9.2f}"
+                     f"{d.get('fraction_of_bound', float('nan')):>9.2f}{f'({lo:.2f}-{hi:.2f})':>13}  {agree}")
     lines.append("(ours_text_ended: steps after the text answer has ended, the bulk of a spoken answer; "
                  f"its bound is {r['bound_text_ended_steps_per_s']} steps/s)")
-    for other in [k for k in names if not k.startswith("ours")]:
+    lines.append(f"(matrix_products: only the weight matrices of one of our steps, nothing else: they read "
+                 f"{r['matrix_products']['read_gb_s']} GB/s, {r['matrix_products']['fraction_of_bound']:.2f} "
+                 f"of the bandwidth; the rest of a step costs {r['ours']['ms_per_step'] - r['matrix_products']['ms_per_step']:.1f} ms)")
+    lines.append("(of bound: per run, against the bandwidth sampled just before it; the median over runs and its range)")
+    for other in [k for k in names if not k.startswith(("ours", "matrix"))]:
         lines.append(f"ours / {other}: {r['ours'][f'speedup_vs_{other}']:.2f}x, "
                      f"text ended {r['ours_text_ended'][f'speedup_vs_{other}']:.2f}x")
     if "logits_rel_err_vs_fp32" in r:
@@ -454,7 +516,7 @@ def format_table(r: dict) -> str:
                  + (f"; reference: {r['time_to_first_audio']['reference_snac']})" if "reference_snac" in
                     r["time_to_first_audio"] else ")"))
     lines.append(f"  (Whisper under bf16 autocast, not used by the library yet: {r['whisper_encode_bf16_autocast_ms']:.0f} ms)")
-    lines.append(f"peak memory (max RSS of the process, all models): {r['peak_rss_mb']:.0f} MiB; KV cache "
+    lines.append(f"peak memory (max RSS of the process, all models, less the bandwidth probe): {r['peak_rss_mb']:.0f} MiB; KV cache "
                  f"{r['kv_cache_mb']['ours']} MiB (ours: prompt + steps) vs {r['kv_cache_mb']['reference']} MiB "
                  f"({REFERENCE_SLOTS} slots)")
     return "\n".join(lines)

@@ -119,6 +119,41 @@ def test_weight_bytes_per_step_counts_blocks_and_the_whole_head(model):
     assert bench.weight_bytes_per_step(model) == 4 * (blocks + V * d)
 
 
+def test_fraction_of_bound_is_taken_per_run_against_its_own_bandwidth():
+    # 100 bytes a step; run 1: 10 ms a step at 20 kB/s -> 100 steps/s of a 200 bound (0.5);
+    # run 2: 20 ms at 20 kB/s -> 50 of 200 (0.25). Against one shared bandwidth the runs would differ
+    # only by their step times; each run here is judged against the bandwidth sampled before it.
+    runs = [{"prefill_ms": 3.0, "step_ms": [9.0, 10.0, 11.0], "bandwidth": 20_000.0},
+            {"prefill_ms": 4.0, "step_ms": [20.0, 20.0, 20.0], "bandwidth": 20_000.0},
+            {"prefill_ms": 5.0, "step_ms": [20.0, 20.0, 20.0], "bandwidth": 10_000.0}]
+    s = bench._summary(runs, weight_bytes=100)
+    assert s["fraction_of_bound"] == 0.5 and s["fraction_of_bound_range"] == [0.25, 0.5]
+    assert s["ms_per_step"] == 20.0 and s["prefill_ms"] == 3.0
+    assert bench._summary([{"step_ms": [5.0]}], None) == {"prefill_ms": None, "ms_per_step": 5.0,
+                                                          "ms_per_step_mean": 5.0, "steps_per_s": 200.0}
+
+
+def test_bandwidth_probe_reads_its_whole_matrix():
+    probe = bench.BandwidthProbe(4)
+    assert probe.nbytes == 4 * 2**20 and probe.sample(tries=3) > 0
+
+
+def test_matrix_products_call_every_block_matrix_and_both_head_slices():
+    m = quantize_int8(bench.build_model(CFG, seed=3))
+    calls = []
+    for mod in list(m.backbone.layers.modules()) + [m.lm_head]:
+        if isinstance(mod, (torch.nn.Linear, Int8Linear)):
+            mod.register_forward_pre_hook(lambda mod, args: calls.append(tuple(args[0].shape)))
+    rows = []
+    head = m._head
+    m._head = lambda h, a, b: rows.append((a, b, h.shape[0])) or head(h, a, b)
+    r = bench.time_matrix_products(m, 3)
+    n_mats = 7 * CFG.n_layer
+    assert len(r["step_ms"]) == 3 and len(calls) == 3 * n_mats and set(calls) <= {(2, 1, CFG.n_embd),
+                                                                                   (2, 1, CFG.intermediate_size)}
+    assert rows == 3 * [(0, CFG.text_vocab_size, 1), (CFG.audio_start, CFG.padded_vocab_size, 1)]
+
+
 def test_the_command_prints_every_field(capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -127,8 +162,12 @@ def test_the_command_prints_every_field(capsys):
     r = json.loads(capsys.readouterr().out)
     for key in ("bandwidth_gb_s", "bound_steps_per_s", "weight_mb_per_step", "peak_rss_mb", "real_time_steps_per_s"):
         assert r[key] > 0, key
-    for name in ("ours", "plain", "reference_fp32"):
+    for name in ("ours", "plain", "reference_fp32", "matrix_products"):
         assert {"prefill_ms", "ms_per_step", "steps_per_s", "fraction_of_bound"} <= set(r[name]), name
+        lo, hi = r[name]["fraction_of_bound_range"]
+        assert 0 < lo <= r[name]["fraction_of_bound"] <= hi, name
+    lo, hi = r["bandwidth_gb_s_range"]
+    assert lo <= r["bandwidth_gb_s"] <= hi and r["matrix_products"]["read_gb_s"] > 0
     assert r["plain"]["tokens_vs_ours"] == r["reference_fp32"]["tokens_vs_ours"] == {"equal_steps": 5, "of": 5}
     assert {"speedup_vs_plain", "speedup_vs_reference_fp32", "real_time"} <= set(r["ours"])
     ttfa = r["time_to_first_audio"]["ours"]
