@@ -84,26 +84,53 @@ def test_kv_cache_mask():
     assert m[1].tolist() == [[True, False, False], [True, True, False], [True, True, True]]
 
 
-def test_int8_linear_is_close_and_slices_rows():
+@pytest.mark.parametrize("entry", ["rowwise", "packed"])
+def test_int8_linear_is_close_and_slices_rows(entry):
     torch.manual_seed(0)
     lin = torch.nn.Linear(64, 300, bias=True)
-    q = Int8Linear(lin, [(0, 200), (200, 300)])
+    with torch.no_grad():
+        lin.weight[7] = 0                                                # an all-zero row keeps its bias
+        lin.weight[8] *= 50                                              # a row far larger than the rest
+    q = Int8Linear(lin, [(0, 200), (200, 300)], entry=entry)
     x = torch.randn(2, 1, 64)
     ref = lin(x).detach()
     y = q(x)
-    assert y.shape == ref.shape and ((y - ref).norm() / ref.norm()) < 0.03
+    assert q.entry == entry and y.shape == ref.shape and ((y - ref).norm() / ref.norm()) < 0.03
+    # every row keeps its own scale: the small rows are as close as without the large one
+    small = [i for i in range(300) if i != 8]
+    assert ((y - ref)[..., small].norm() / ref[..., small].norm()) < 0.03
+    assert torch.allclose(y[..., 7], ref[..., 7], atol=1e-5)
     assert torch.allclose(q.forward_rows(x, 200, 300), y[..., 200:], atol=1e-6)
     with pytest.raises(ValueError, match="were not packed"):
         q.forward_rows(x, 0, 100)
     with pytest.raises(ValueError, match="must cover"):
-        Int8Linear(lin, [(0, 100)])
+        Int8Linear(lin, [(0, 100)], entry=entry)
     assert q.weight_bytes == 300 * (64 + 8)
 
 
-def test_quantized_model_decodes_and_reads_fewer_bytes(feats):
+def test_int8_entries_agree_and_the_choice_needs_vnni(monkeypatch):
+    torch.manual_seed(1)
+    lin = torch.nn.Linear(96, 40, bias=False)
+    x = torch.randn(3, 96)
+    a, b = Int8Linear(lin, entry="rowwise")(x), Int8Linear(lin, entry="packed")(x)
+    assert ((a - b).norm() / b.norm()) < 0.02
+    with pytest.raises(ValueError, match="entry must be"):
+        Int8Linear(lin, entry="int4")
+    from omni_lib import model as model_module
+    monkeypatch.setattr(torch.cpu, "_is_vnni_supported", lambda: False, raising=False)
+    assert model_module._fbgemm_int8_entry() == "packed"           # 8-bit inputs without VNNI could overflow
+    monkeypatch.setattr(torch.cpu, "_is_vnni_supported", lambda: True, raising=False)
+    assert model_module._fbgemm_int8_entry() == "rowwise"
+    monkeypatch.delattr(torch, "fbgemm_linear_int8_weight_fp32_activation")   # a torch that has removed it
+    assert model_module._fbgemm_int8_entry() == "packed"
+
+
+@pytest.mark.parametrize("entry", ["rowwise", "packed"])
+def test_quantized_model_decodes_and_reads_fewer_bytes(feats, entry):
     m = bench.build_model(CFG, seed=3)
     before = bench.weight_bytes_per_step(m)
-    quantize_int8(m)
+    quantize_int8(m, entry=entry)
+    assert {mod.entry for mod in m.modules() if isinstance(mod, Int8Linear)} == {entry}
     after = bench.weight_bytes_per_step(m)
     assert after < before / 3
     fast = bench.time_ours(m, feats, 10)
