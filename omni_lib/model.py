@@ -170,10 +170,10 @@ def _fbgemm_int8_entry() -> str:
     """Which of PyTorch's two fbgemm int8 entry points :class:`Int8Linear` uses on this machine.
 
     ``"rowwise"``: ``torch.fbgemm_linear_int8_weight_fp32_activation`` (per-tensor int8 weights;
-    we normalise every row first, so each row still gets its own scale). Measured 1.2x faster
-    per step than the other at the mini-omni shape, with ~2.5x less fixed cost per call (16 vs
-    40 us on a 128 x 896 matrix), but deprecated, and its inputs use all 8 bits, which is exact
-    only with VNNI (int32 accumulation). ``"packed"``: ``quantized::linear_dynamic`` with
+    we normalise every row first, so each row still gets its own scale). An int8 step of the
+    mini-omni shape took 0.88x the time with it (47.4 vs 53.7 ms, 2 threads), and a call's fixed
+    cost is 16 against 40 us (128 x 896 matrix); but it is deprecated, and its inputs use all 8
+    bits, which is exact only with VNNI (int32 accumulation). ``"packed"``: ``quantized::linear_dynamic`` with
     per-channel weights, ``reduce_range`` on CPUs without VNNI (fbgemm's guard against int16
     overflow). Used when the first is missing or VNNI is.
     """
