@@ -173,9 +173,9 @@ def _fbgemm_int8_entry() -> str:
     we normalise every row first, so each row still gets its own scale). An int8 step of the
     mini-omni shape took 0.88x the time with it (47.4 vs 53.7 ms, 2 threads), and a call's fixed
     cost is 16 against 40 us (128 x 896 matrix); but it is deprecated, and its inputs use all 8
-    bits, which is exact only with VNNI (int32 accumulation). ``"packed"``: ``quantized::linear_dynamic`` with
-    per-channel weights, ``reduce_range`` on CPUs without VNNI (fbgemm's guard against int16
-    overflow). Used when the first is missing or VNNI is.
+    bits, which only VNNI's int32 accumulation takes without int16 saturation.
+    ``"packed"``: ``quantized::linear_dynamic`` with per-channel weights and ``reduce_range``
+    (7-bit inputs) on CPUs without VNNI. Used when the first entry point or VNNI is missing.
     """
     vnni = getattr(torch.cpu, "_is_vnni_supported", lambda: False)()
     legacy = all(hasattr(torch, f) for f in ("fbgemm_linear_quantize_weight", "fbgemm_pack_quantized_matrix",
