@@ -65,6 +65,7 @@ from omni_lib.model import Int8Linear, OmniModel, _attend, _rotate, quantize_int
 from omni_lib.tokens import TokenSpace, build_batch_parallel
 
 DTYPES = ("fp32", "bf16", "int8")
+OURS = ("ours", "ours_text_ended", "matrix_products")   # our rows; the others are what ours is compared with
 REFERENCE_SLOTS = 2048            # the release's KV cache: block_size slots, all attended every step
 FIRST_FRAME_STEPS = 7             # frame 0 is complete after step 7: steps 1..7 after the prefill's step 0
 CONTEXT_STEPS = 3                 # the seamless streamer's right context (frames 1..3): steps 8..10
@@ -442,11 +443,11 @@ def bench_decode(preset: str = "mini-omni", dtype: str = "fp32", steps: int = 64
                                                    / 1e6, 2)
     for ours in ("ours", "ours_text_ended"):
         for name in models:
-            if not name.startswith(("ours", "matrix")):
+            if name not in OURS:
                 result[ours][f"speedup_vs_{name}"] = round(result[ours]["steps_per_s"] / result[name]["steps_per_s"], 2)
         result[ours]["real_time"] = result[ours]["steps_per_s"] >= cfg.frames_per_second
     for name in models:
-        if not name.startswith(("ours", "matrix")):
+        if name not in OURS:
             result[name]["tokens_vs_ours"] = _agreement(runs["ours"][0]["tokens"], runs[name][0]["tokens"])
 
     if dtype != "fp32" and "reference_fp32" in models:
@@ -465,7 +466,8 @@ def bench_decode(preset: str = "mini-omni", dtype: str = "fp32", steps: int = 64
     if ref_name:
         result["time_to_first_audio"][ref_name] = _ttfa(whisper_ms, result[ref_name], snac_ref_ms)
         result["time_to_first_audio"]["reference_snac"] = how_ref
-    # The probe is resident from before the models are built to the end, so it is in every peak: take it out.
+    # The probe is allocated before the models and kept to the end, so in a fresh process (the
+    # command) the peak includes it: take it out.
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - probe.nbytes / 2**20, 1)
     return result
 
@@ -480,8 +482,7 @@ def format_table(r: dict) -> str:
              f"{r['bound_steps_per_s']} steps/s; real time = {r['real_time_steps_per_s']} steps/s", "",
              f"{'decoder':<18}{'prefill ms':>11}{'ms/step':>9}{'steps/s':>9}{'of bound':>9}{'(range)':>13}"
              f"  tokens = ours"]
-    names = ([k for k in ("ours", "ours_text_ended", "matrix_products", "plain") if k in r]
-             + [k for k in r if k.startswith("reference_")])
+    names = [k for k in OURS + ("plain",) if k in r] + [k for k in r if k.startswith("reference_")]
     for name in names:
         d = r[name]
         agree = d.get("tokens_vs_ours")
@@ -496,7 +497,7 @@ def format_table(r: dict) -> str:
                  f"{r['matrix_products']['read_gb_s']} GB/s, {r['matrix_products']['fraction_of_bound']:.2f} "
                  f"of the bandwidth; the rest of a step costs {r['ours']['ms_per_step'] - r['matrix_products']['ms_per_step']:.1f} ms)")
     lines.append("(of bound: per run, against the bandwidth sampled just before it; the median over runs and its range)")
-    for other in [k for k in names if not k.startswith(("ours", "matrix"))]:
+    for other in [k for k in names if k not in OURS]:
         lines.append(f"ours / {other}: {r['ours'][f'speedup_vs_{other}']:.2f}x, "
                      f"text ended {r['ours_text_ended'][f'speedup_vs_{other}']:.2f}x")
     if "logits_rel_err_vs_fp32" in r:

@@ -166,6 +166,11 @@ def fast_path_blocks(backbone: nn.Module) -> bool:
     return True
 
 
+def _has_vnni() -> bool:
+    """Does this CPU have VNNI (int8 products accumulated in int32)? Read through a private torch probe."""
+    return getattr(torch.cpu, "_is_vnni_supported", lambda: False)()
+
+
 def _fbgemm_int8_entry() -> str:
     """Which of PyTorch's two fbgemm int8 entry points :class:`Int8Linear` uses on this machine.
 
@@ -177,10 +182,9 @@ def _fbgemm_int8_entry() -> str:
     ``"packed"``: ``quantized::linear_dynamic`` with per-channel weights and ``reduce_range``
     (7-bit inputs) on CPUs without VNNI. Used when the first entry point or VNNI is missing.
     """
-    vnni = getattr(torch.cpu, "_is_vnni_supported", lambda: False)()
     legacy = all(hasattr(torch, f) for f in ("fbgemm_linear_quantize_weight", "fbgemm_pack_quantized_matrix",
                                              "fbgemm_linear_int8_weight_fp32_activation"))
-    return "rowwise" if vnni and legacy else "packed"
+    return "rowwise" if _has_vnni() and legacy else "packed"
 
 
 class Int8Linear(nn.Module):
@@ -229,7 +233,7 @@ class Int8Linear(nn.Module):
                                                    0, torch.qint8)
                     self._packs[(a, b)] = torch.ops.quantized.linear_prepack(q, None if linear.bias is None
                                                                              else bias[a:b])
-            self.splits, self.reduce_range = splits, not getattr(torch.cpu, "_is_vnni_supported", lambda: False)()
+            self.splits, self.reduce_range = splits, not _has_vnni()
             if self.entry == "rowwise":           # torch warns (once) at the first product: here, not mid-answer
                 self.forward_rows(torch.zeros(1, self.in_features), *splits[0])
         self.weight_bytes = sum((b - a) * (self.in_features + 8) for a, b in splits)   # int8 rows + their scales
