@@ -1,7 +1,7 @@
 """Talk to a model from the command line: the text streams as it is generated, the speech is saved.
 
     python -m omni_lib.chat --ckpt checkpoint --audio question.wav --out answer.wav   # the release
-    python -m omni_lib.chat --ckpt build/tiny --text "what is two plus three"         # the course's model
+    python -m omni_lib.chat --ckpt build/tiny/stage3/model --text "what is two plus three" --out answer.wav
     python -m omni_lib.chat --ckpt checkpoint --audio q.wav --no-batch-parallel       # plain A1A2
 
 ``--ckpt`` is a directory holding the released files (``lit_model.pth``, ``model_config.yaml``)
@@ -47,8 +47,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--no-batch-parallel", action="store_true", help="speech in: plain A1A2 instead of [A1A2, A1T2]")
     ap.add_argument("--text-only", action="store_true", help="answer in text only (A1T2 / T1T2)")
     ap.add_argument("--max-steps", type=int, default=None, help="generated steps at most (default: to the context end)")
-    ap.add_argument("--snac", default=None, help="SNAC directory or hub id (default: hubertsiuzdak/snac_24khz)")
-    ap.add_argument("--random-snac", action="store_true", help="offline demo: SNAC with random weights (noise!)")
+    ap.add_argument("--snac", default=None, help="SNAC models only: SNAC directory or hub id "
+                                                 "(default: hubertsiuzdak/snac_24khz); a course-codec model "
+                                                 "speaks through its own codec.pt")
+    ap.add_argument("--random-snac", action="store_true", help="SNAC models, offline demo: random weights (noise!)")
     ap.add_argument("--chunk-frames", type=int, default=4, help="frames per streamed audio chunk")
     args = ap.parse_args(argv)
 
@@ -56,12 +58,15 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from omni_lib.audio import load_audio
-    from omni_lib.codec import Codec
+    from omni_lib.codec import speaking_codec
     from omni_lib.decode import AudioChunk, Generation, TextPiece, stream
 
     t0 = time.perf_counter()
     model, tok = load_for_chat(args.ckpt)
-    codec = Codec.load(args.snac, random_init=args.random_snac, cfg=model.cfg)
+    try:
+        codec = speaking_codec(model.cfg, args.ckpt, snac=args.snac, random_snac=args.random_snac)
+    except (ValueError, FileNotFoundError) as e:
+        raise SystemExit(f"chat: {e}") from None
     load_s = time.perf_counter() - t0
 
     kw, whisper_ms = {}, 0.0

@@ -87,6 +87,49 @@ def check_model(model: SNAC, cfg: OmniConfig) -> None:
                          f"use the 24 kHz model {cfg.snac_model}")
 
 
+def speaking_codec(cfg: OmniConfig, model_dir: str | Path | None = None, *, snac: str | Path | None = None,
+                   random_snac: bool = False):
+    """The codec a model with config ``cfg`` speaks through.
+
+    ``cfg.codec == "snac"``: SNAC from ``snac`` (a hub id or directory; default ``cfg.snac_model``),
+    or random weights with ``random_snac`` (noise). ``"mel-rvq"``: the course codec saved beside the
+    model (``model_dir/codec.pt``, written by the course's training), exactly the one that made its
+    training codes. Asking a course-codec model to speak through SNAC is refused: its codes mean
+    nothing to SNAC.
+    """
+    if cfg.codec == "snac":
+        return Codec.load(snac, random_init=random_snac, cfg=cfg)
+    if snac is not None or random_snac:
+        raise ValueError(f"this model was trained on the course codec ({cfg.codec}), not SNAC: its codes mean "
+                         f"nothing to SNAC, so it cannot speak through {'a random SNAC' if random_snac else snac}. "
+                         f"Drop --snac/--random-snac: it speaks through its own codec.pt")
+    from omni_lib.mel_codec import MelCodec
+
+    path = Path(model_dir or ".") / "codec.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: a model trained on the course codec keeps it beside its "
+                                f"weights (the course's training writes it). For the course corpus's codec, "
+                                f"copy data/course/mel-rvq.pt to {path}")
+    return MelCodec.load(path, cfg)
+
+
+def check_codec(cfg: OmniConfig, codec) -> None:
+    """Refuse to decode a model's codes through a codec of another kind, naming both."""
+    kind = getattr(codec, "kind", None)
+    if kind is not None and kind != cfg.codec:
+        raise ValueError(f"codec mismatch: the model was trained on {cfg.codec} codes but was given a {kind} "
+                         f"codec; its audio would be noise. Use omni_lib.codec.speaking_codec(model.cfg, model_dir)")
+
+
+def playable(frames: torch.Tensor, codec) -> tuple[torch.Tensor, int]:
+    """A model's ``[7, F]`` frames with every value its codec cannot decode (audio specials such as
+    ``pad_a``; for the course codec also codes past its 1,024 entries) replaced by code 0, and how
+    many were replaced. A trained model emits none; an untrained one emits many."""
+    limit = torch.as_tensor(getattr(codec, "codes_per_layer", [codec.cfg.audio_codebook_size] * len(_ORDER)))
+    bad = (frames < 0) | (frames >= limit[:, None].to(frames.device))
+    return frames.masked_fill(bad, 0), int(bad.sum())
+
+
 # ----------------------------------------------------------------------------------- codes <-> frames
 def codes_to_frames(codes, *, cfg: OmniConfig | None = None) -> torch.Tensor:
     """SNAC codes ``[coarse [1, F], middle [1, 2F], fine [1, 4F]]`` (or without the 1) -> ``[7, F]``.
@@ -172,10 +215,17 @@ class Codec:
         (torch.Size([7, 3]), torch.Size([6144]))
     """
 
+    kind = "snac"                   # OmniConfig.codec of the models that speak through it
+    crossfade_samples = 0           # streamed chunks join exactly (see StreamingDecoder)
+
     def __init__(self, model: SNAC, cfg: OmniConfig | None = None):
         self.cfg = cfg or OmniConfig()
         check_model(model, self.cfg)
         self.model = model.eval()
+
+    def context_frames(self) -> tuple[int, int]:
+        """(left, right) frames a streamed chunk needs to decode as in one piece: :func:`receptive_field_frames`."""
+        return receptive_field_frames(self)
 
     @classmethod
     def load(cls, source=None, *, random_init: bool = False, seed: int = 0,
@@ -328,7 +378,9 @@ class StreamingDecoder:
                  right_context: int | None = None, reference_mode: bool = False, noise: bool = False):
         if chunk_frames < 1:
             raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
-        left, right = (0, 0) if reference_mode else receptive_field_frames(codec)
+        left, right = (0, 0) if reference_mode else codec.context_frames()
+        self.crossfade = 0 if reference_mode else min(codec.crossfade_samples,
+                                                      right * codec.cfg.samples_per_frame)
         self.left_context = left if left_context is None else left_context
         self.right_context = right if right_context is None else right_context
         if self.left_context < 0 or self.right_context < 0:
@@ -341,6 +393,7 @@ class StreamingDecoder:
         self._buf = torch.zeros(len(_ORDER), 0, dtype=torch.long)   # [7, n] frames still needed
         self._start = 0       # global index of self._buf[:, 0]
         self._done = 0        # global index of the first frame not yet emitted
+        self._overlap = torch.zeros(0)   # the last decode's samples past its chunk: faded into the next one
 
     @property
     def latency_frames(self) -> int:
@@ -379,6 +432,13 @@ class StreamingDecoder:
         wave = self.codec.decode(self._buf[:, first - self._start: ctx_stop - self._start], noise=self.noise)
         n = self.codec.cfg.samples_per_frame
         chunk = wave[(self._done - first) * n: (stop - first) * n]
+        if self.crossfade:
+            # a codec whose chunks do not join exactly (the course codec solves each chunk's phase on
+            # its own) fades from the previous decode's guess of these samples into this one's
+            k = min(len(self._overlap), len(chunk))
+            ramp = torch.linspace(0, 1, k + 2)[1:-1]
+            chunk[:k] = self._overlap[:k] * (1 - ramp) + chunk[:k] * ramp
+            self._overlap = wave[(stop - first) * n: (stop - first) * n + self.crossfade]
         self._done = stop
         drop = max(self._done - self.left_context, self._start) - self._start   # frames no chunk needs again
         self._buf, self._start = self._buf[:, drop:], self._start + drop

@@ -52,7 +52,8 @@ class OmniConfig:
     whisper_window_s: float = 30.0   # audio window fed to the encoder (30 s = Whisper's own)
     adapter_intermediate_size: int = 4864
 
-    # --- speech output (SNAC 24 kHz, spec §5) ---
+    # --- speech output (SNAC 24 kHz's token layout, spec §5) ---
+    codec: str = "snac"              # "snac" (the released model's) or "mel-rvq" (the course codec, omni_lib.mel_codec)
     snac_model: str = "hubertsiuzdak/snac_24khz"
     sample_rate: int = 24_000
     samples_per_frame: int = 2048    # one coarse SNAC frame = hop 512 x coarsest stride 4
@@ -77,6 +78,8 @@ class OmniConfig:
             raise ValueError(f"n_head={self.n_head} must be a multiple of n_query_groups={self.n_query_groups}")
         if self.n_text_specials < 5 or self.n_audio_specials < 5:
             raise ValueError("need at least 5 text specials and 5 audio specials (spec §1)")
+        if self.codec not in CODECS:
+            raise ValueError(f"codec={self.codec!r}: choose one of {CODECS}")
         if self.text_special_start <= 0:
             raise ValueError(f"text_vocab_size={self.text_vocab_size} leaves no room for text tokens")
 
@@ -110,6 +113,8 @@ class OmniConfig:
         return {k: (a[k], b.get(k)) for k in a if a[k] != b.get(k)}
 
 
+CODECS = ("snac", "mel-rvq")
+
 PRESETS: dict[str, dict] = {
     # Exactly the released gpt-omni/mini-omni (Qwen2-0.5B + Whisper-small + 7 SNAC layers).
     "mini-omni": dict(),
@@ -129,5 +134,7 @@ PRESETS: dict[str, dict] = {
         whisper_dim=512,
         whisper_window_s=4.0,
         adapter_intermediate_size=512,
+        # the course codec: SNAC's token layout, decodable offline (SNAC's weights need a model hub)
+        codec="mel-rvq",
     ),
 }

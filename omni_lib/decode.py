@@ -310,8 +310,9 @@ def stream(model, task: str, *, codec, tokenizer, audio=None, sample_rate: int =
     import time
     import warnings
 
-    from omni_lib.codec import StreamingDecoder
+    from omni_lib.codec import StreamingDecoder, check_codec, playable
 
+    check_codec(model.cfg, codec)
     start = time.perf_counter()
     if audio is not None:
         feats, lengths = model.audio_features([audio], sample_rate)
@@ -336,12 +337,12 @@ def stream(model, task: str, *, codec, tokenizer, audio=None, sample_rate: int =
         if speaks and s.step >= n:                                         # frame s - 7 is now complete
             f = s.step - n
             frame = torch.stack([kept[f + j + 1].audio[j] for j in range(n)])[:, None]   # (7, 1)
-            if (frame >= model.cfg.audio_codebook_size).any():
-                if not warned:
-                    warnings.warn("the model put audio specials (pad_a/eoa) inside a frame; they are played "
-                                  "as code 0 (an untrained or mis-trained model)")
-                    warned = True
-                frame = frame.masked_fill(frame >= model.cfg.audio_codebook_size, 0)
+            frame, n_bad = playable(frame, codec)
+            if n_bad and not warned:
+                warnings.warn(f"the model put values its {getattr(codec, 'kind', 'SNAC')} codec cannot decode "
+                              f"(audio specials such as pad_a, or codes past the codebook) inside a frame; they "
+                              f"are played as code 0 (an untrained or mis-trained model)")
+                warned = True
             for chunk in decoder.push(frame):
                 yield AudioChunk(s.step, chunk, time.perf_counter() - start)
     if speaks:

@@ -339,10 +339,13 @@ def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:
         return bench_main(argv[1:])
+    if argv[:1] == ["ear"]:
+        return ear_main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m omni_lib.eval", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     a = sub.add_parser("asr", help="WER on LibriSpeech-layout splits, resumable, with the paper's table")
     sub.add_parser("bench", help="batched decoding against one utterance at a time (see bench --help)")
+    sub.add_parser("ear", help="a course model's speech scored by ear (Whisper) on the course corpus (see ear --help)")
     _add_model_args(a)
     a.add_argument("--data-root", default=str(DATA_DIR / "LibriSpeech"), help="folder holding the split folders")
     a.add_argument("--splits", nargs="+", default=list(SPLITS))
@@ -367,6 +370,47 @@ def main(argv: list[str] | None = None) -> dict:
         print(summary["table"])
         print(f"results in {Path(args.out) / rec.name}; table in {Path(args.out) / 'table.md'}")
     return summary
+
+
+# ---------------------------------------------------------------------------------- by ear
+def ear_main(argv: list[str] | None = None) -> dict:
+    """``python -m omni_lib.eval ear --ckpt build/tiny/stage3/model``: the model answers the course's
+    held-out questions out loud, its codec decodes the speech, Whisper transcribes it
+    (:mod:`omni_lib.by_ear`). Writes ``OUT/by_ear.json`` and a few answers as ``OUT/*.wav``."""
+    import soundfile as sf
+
+    from omni_lib.by_ear import score_by_ear
+    from omni_lib.chat import load_for_chat
+    from omni_lib.codec import speaking_codec
+    from omni_lib.prepare import prepare_course
+
+    p = argparse.ArgumentParser(prog="python -m omni_lib.eval ear", description=ear_main.__doc__.split("\n")[0])
+    p.add_argument("--ckpt", required=True, help="a course model directory (model.safetensors, codec.pt)")
+    p.add_argument("--whisper", default="base", help="the listener: an openai-whisper name or checkpoint (default base)")
+    p.add_argument("--data-root", default=str(DATA_DIR / "course"), help="the course corpus")
+    p.add_argument("--out", default="build/eval-ear", help="results: OUT/by_ear.json and sample answers OUT/*.wav")
+    args = p.parse_args(argv)
+    if not Path(args.data_root, "assistant.jsonl").is_file():
+        p.error(f"--data-root {args.data_root}: no assistant.jsonl there (the course corpus is data/course)")
+    model, tok = load_for_chat(args.ckpt)
+    try:
+        codec = speaking_codec(model.cfg, args.ckpt)
+    except (ValueError, FileNotFoundError) as e:
+        raise SystemExit(f"eval ear: {e}") from None
+    data = prepare_course(model.cfg, tok, root=args.data_root)
+    report = score_by_ear(model, data, codec, whisper=args.whisper, data_root=args.data_root, progress=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, waves in report.pop("audio").items():
+        for i, w in enumerate(waves):
+            sf.write(out / f"{name}-{i}.wav", w.numpy(), model.cfg.sample_rate)
+    (out / "by_ear.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps({k: v for k, v in report.items() if k != "samples"}, indent=2))
+    for name, rows in report["samples"].items():
+        for i, (ref, text, heard) in enumerate(rows):
+            print(f"{name}[{i}] reference: {ref!r} | wrote: {text!r} | said (Whisper heard): {heard!r}")
+    print(f"results in {out / 'by_ear.json'}")
+    return report
 
 
 # ---------------------------------------------------------------------------------- throughput

@@ -1,4 +1,4 @@
-"""Turn the course corpus into training examples: Whisper features and SNAC codes, each made once.
+"""Turn the course corpus into training examples: Whisper features and answer codes, each made once.
 
 Example (a few minutes the first time, seconds once cached)::
 
@@ -13,16 +13,15 @@ evaluation sets follow the corpus splits: held-out voices on training items, and
 (never trained on, in any voice). Features are cached by audio content and codes by answer file,
 under ``cache_dir``, so a second run (or the next stage) starts at once.
 
-Offline there is no real SNAC: the codes then come from the exact architecture with random
-weights whose codebooks are filled from the assistant's own speech
-(:func:`omni_lib.codec.calibrate_codebooks`): informative codes, unintelligible audio.
+The answers' codes come from the preset's codec (``OmniConfig.codec``): for ``tiny`` the course
+codec (:mod:`omni_lib.mel_codec`, SNAC's token layout, decodable offline), whose codes ship with
+the corpus; ``codec="snac"`` uses the real SNAC (``--codec snac``, needs the hub once).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +45,7 @@ class CourseData:
     pools: dict[str, list[Example]]                 # training examples by task
     evals: dict[str, list[Example]]                 # evaluation sets by name
     tokenizer: object
-    real_snac: bool
+    codec: str                                      # what made the answers' codes: OmniConfig.codec
     stats: dict = field(default_factory=dict)
 
 
@@ -60,80 +59,69 @@ def course_tokenizer(cfg: OmniConfig):
 
 
 def course_codec(cfg: OmniConfig, *, root: Path | str = DATA_DIR / "course", cache_dir: Path | str = CACHE,
-                 seed: int = 0):
-    """(codec, real): the real SNAC when it can be had, else random weights with calibrated codebooks.
+                 progress: bool = False):
+    """The codec that makes (and decodes) the course corpus's answer codes for ``cfg``.
 
-    Offline, the codebooks are calibrated on the training answers of the corpus at ``root`` once
-    and saved in ``cache_dir``, so the codec that decodes a trained model's codes is exactly the
-    one that made its training codes (codes of a random SNAC flip with float noise: never recompute).
+    ``cfg.codec == "mel-rvq"`` (the tiny preset): the course codec (:mod:`omni_lib.mel_codec`)
+    fitted on the corpus's training answers: the copy shipped in ``root`` (``mel-rvq.pt``), or, for
+    a corpus without one, fitted once (about 20 s, deterministic) and kept in ``cache_dir``.
+    ``"snac"``: the real SNAC from the hub; offline this fails in seconds, naming the asset.
+
+        >>> course_codec(OmniConfig.from_preset("tiny")).kind
+        'mel-rvq'
     """
-    from omni_lib.codec import Codec, calibrate_codebooks
-    from omni_lib.hub import HubUnavailable
+    from omni_lib.mel_codec import MelCodec
 
-    try:
-        return Codec.load(cfg.snac_model, cfg=cfg), True
-    except HubUnavailable:
-        warnings.warn("no real SNAC here: the answers' codes come from a random-weight SNAC with codebooks "
-                      "filled from the assistant's speech. They are informative, but no model trained on them "
-                      "can produce intelligible audio (online, the real SNAC is used)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        codec = Codec.load(random_init=True, seed=seed, cfg=cfg)
-    saved = Path(cache_dir) / f"snac-{calibrated_tag(Path(root), seed)}" / "codebooks.pt"
-    quantizers = codec.model.quantizer.quantizers
-    shipped = shipped_offline_codes(Path(root)) if seed == 0 else None
-    if shipped or saved.is_file():
-        books = shipped["codebooks"] if shipped else torch.load(saved, weights_only=True)
-        for q, w in zip(quantizers, books):
-            q.codebook.weight.data.copy_(w)
-        return codec, False
-    speech = [load_audio(Path(root) / a, target_rate=16_000) for a in train_answers(Path(root))]
-    calibrate_codebooks(codec, speech, sample_rate=16_000, seed=seed)
-    saved.parent.mkdir(parents=True, exist_ok=True)
-    torch.save([q.codebook.weight.data.clone() for q in quantizers], saved.with_suffix(".tmp"))
-    saved.with_suffix(".tmp").replace(saved)
-    return codec, False
+    root = Path(root)
+    if cfg.codec == "snac":
+        from omni_lib.codec import Codec
+
+        return Codec.load(cfg.snac_model, cfg=cfg)
+    shipped = shipped_codes(root)
+    if shipped:
+        return MelCodec.load(root / SHIPPED, cfg)
+    saved = Path(cache_dir) / f"mel-rvq-{corpus_tag(root)}" / "codec.pt"
+    if saved.is_file():
+        return MelCodec.load(saved, cfg)
+    speech = [load_audio(root / a, target_rate=cfg.sample_rate) for a in train_answers(root)]
+    codec = MelCodec.fit(speech, cfg.sample_rate, cfg=cfg, progress=progress)
+    codec.save(saved)
+    return codec
 
 
-def calibrated_tag(root: Path, seed: int = 0) -> str:
-    """Cache key of the offline codec: calibrated codebooks depend on the corpus (its manifest) and seed."""
-    return f"calibrated-{hashlib.sha1((root / 'assistant.jsonl').read_bytes()).hexdigest()[:8]}" + (f"-{seed}" if seed else "")
+def corpus_tag(root: Path) -> str:
+    """Which corpus a shipped or cached codec was fitted on: a hash of its manifest."""
+    return hashlib.sha1((Path(root) / "assistant.jsonl").read_bytes()).hexdigest()[:8]
 
 
-SHIPPED = "snac-offline.pt"   # in the corpus root: the offline codec's codebooks and every answer's codes
+SHIPPED = "mel-rvq.pt"   # in the corpus root: the course codec's codebooks and every answer's codes
 
 
-def shipped_offline_codes(root: Path) -> dict | None:
-    """The offline codes shipped with the corpus (``{"tag", "codebooks", "codes"}``), or None when
+def shipped_codes(root: Path) -> dict | None:
+    """The course codec's codes shipped with the corpus (``{path: [7, F] int16}``), or None when
     absent or made for another corpus (the tag hashes the manifest)."""
     f = Path(root) / SHIPPED
     if not f.is_file():
         return None
     shipped = torch.load(f, weights_only=True)
-    return shipped if shipped.get("tag") == calibrated_tag(Path(root)) else None
+    return shipped["codes"] if shipped.get("tag") == corpus_tag(Path(root)) else None
 
 
-def ship_offline_codes(cfg: OmniConfig, root: Path | str = DATA_DIR / "course", *, progress: bool = True) -> Path:
-    """Calibrate the offline codec on ``root``'s training answers, encode every answer, and save
-    both in ``root/snac-offline.pt`` (0.5 MB), so that machines without the real SNAC need no
-    SNAC encoding at all. Run it after regenerating the corpus: ``python -m omni_lib.prepare --ship``."""
+def ship_course_codes(cfg: OmniConfig, root: Path | str = DATA_DIR / "course", *, progress: bool = True) -> Path:
+    """Fit the course codec on ``root``'s training answers, encode every answer, and save both in
+    ``root/mel-rvq.pt`` (about 1.5 MB), so that no machine needs to fit or encode anything. Run it
+    after regenerating the corpus: ``python -m omni_lib.prepare --ship`` (the same bytes every time)."""
     from tqdm.auto import tqdm
 
-    from omni_lib.codec import Codec, calibrate_codebooks
+    from omni_lib.mel_codec import MelCodec
 
     root = Path(root)
-    (root / SHIPPED).unlink(missing_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        codec = Codec.load(random_init=True, seed=0, cfg=cfg)
-    calibrate_codebooks(codec, [load_audio(root / a, target_rate=16_000) for a in train_answers(root)],
-                        sample_rate=16_000, seed=0)
+    speech = [load_audio(root / a, target_rate=cfg.sample_rate) for a in train_answers(root)]
+    codec = MelCodec.fit(speech, cfg.sample_rate, cfg=cfg, progress=progress)
     answers = sorted({r["answer_audio"] for r in read_manifest(root)})
-    codes = {a: codec.encode(load_audio(root / a, target_rate=16_000), 16_000).to(torch.int16)
-             for a in tqdm(answers, desc="SNAC codes", disable=not progress)}
-    books = [q.codebook.weight.data.clone() for q in codec.model.quantizer.quantizers]
-    torch.save({"tag": calibrated_tag(root), "codebooks": books, "codes": codes}, root / SHIPPED)
-    return root / SHIPPED
+    codes = {a: codec.encode(load_audio(root / a, target_rate=cfg.sample_rate), cfg.sample_rate).to(torch.int16)
+             for a in tqdm(answers, desc="course codec codes", disable=not progress)}
+    return codec.save(root / SHIPPED, extra={"tag": corpus_tag(root), "codes": codes})
 
 
 def train_answers(root: Path) -> list[str]:
@@ -181,33 +169,24 @@ def prepare_course(cfg: OmniConfig, tokenizer=None, *, root: Path | str = DATA_D
     for speed in speeds:
         hear([r["question_audio"] for r in rows if r["split"] == "train"], speed)
 
-    # SNAC codes of every answer, once per answer file; a warm cache needs no codec at all
+    # the answers' codes, once per answer file: shipped with the corpus (course codec), or made by
+    # the codec and cached (a warm cache needs no codec at all)
     answer_paths = sorted({r["answer_audio"] for r in rows})
-    files = lambda kind: {p: cache_dir / f"snac-{kind}" / (p.replace("/", "__") + ".pt") for p in answer_paths}  # noqa: E731
-    from omni_lib.hub import hub_reachable
-
-    calibrated = calibrated_tag(root)
-    real = all(f.is_file() for f in files("real").values()) or None
-    frames = {}
-    if real is None and not hub_reachable():
-        shipped = shipped_offline_codes(root)
-        if shipped and all(p in shipped["codes"] for p in answer_paths):      # shipped with the corpus
-            frames, real = {p: shipped["codes"][p].long() for p in answer_paths}, False
-        elif all(f.is_file() for f in files(calibrated).values()):
-            real = False
-    codec = None
-    if real is None:
-        codec, real = course_codec(cfg, root=root, cache_dir=cache_dir)
-    for p, cached in tqdm(files("real" if real else calibrated).items(), desc="SNAC codes",
-                          disable=not progress or bool(frames)):
-        if p in frames:
-            continue
-        if not cached.is_file():
-            codes = codec.encode(load_audio(root / p, target_rate=16_000), 16_000)
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(codes, cached.with_suffix(".tmp"))
-            cached.with_suffix(".tmp").replace(cached)              # atomic: no half-written cache file
-        frames[p] = torch.load(cached, weights_only=True)
+    shipped = shipped_codes(root) if cfg.codec == "mel-rvq" else None
+    if shipped and all(p in shipped for p in answer_paths):
+        frames = {p: shipped[p].long() for p in answer_paths}
+    else:
+        kind = "snac-real" if cfg.codec == "snac" else f"mel-rvq-{corpus_tag(root)}"
+        files = {p: cache_dir / kind / "codes" / (p.replace("/", "__") + ".pt") for p in answer_paths}
+        codec = None if all(f.is_file() for f in files.values()) else course_codec(cfg, root=root, cache_dir=cache_dir)
+        frames = {}
+        for p, cached in tqdm(files.items(), desc=f"{cfg.codec} codes", disable=not progress or codec is None):
+            if not cached.is_file():
+                codes = codec.encode(load_audio(root / p, target_rate=cfg.sample_rate), cfg.sample_rate)
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                torch.save(codes, cached.with_suffix(".tmp"))
+                cached.with_suffix(".tmp").replace(cached)              # atomic: no half-written cache file
+            frames[p] = torch.load(cached, weights_only=True)
 
     def ex(task, r, speed=1, **kw):
         return Example(task, meta={"id": r["id"], "item": r["item"], "voice": r.get("voice"), "split": r["split"],
@@ -240,22 +219,22 @@ def prepare_course(cfg: OmniConfig, tokenizer=None, *, root: Path | str = DATA_D
             if split == "test-items" and all(e.meta["item"] != r["item"] for e in evals["t1t2/test-items"]):
                 evals["t1t2/test-items"].append(ex("T1T2", r, question=q, answer=a))
     stats = {"pools": {k: len(v) for k, v in pools.items()}, "evals": {k: len(v) for k, v in evals.items()},
-             "real_snac": real, "speeds": list(speeds)}
-    return CourseData(pools, evals, tokenizer, real, stats)
+             "codec": cfg.codec, "speeds": list(speeds)}
+    return CourseData(pools, evals, tokenizer, cfg.codec, stats)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m omni_lib.prepare --ship [--root data/course]``: write the corpus's offline codes."""
+    """``python -m omni_lib.prepare --ship [--root data/course]``: fit the course codec, ship its codes."""
     import argparse
 
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("--root", default=str(DATA_DIR / "course"))
-    ap.add_argument("--ship", action="store_true", help="calibrate the offline codec and save every answer's codes")
+    ap.add_argument("--ship", action="store_true", help="fit the course codec and save it with every answer's codes")
     ap.add_argument("--preset", default="tiny")
     args = ap.parse_args(argv)
     if not args.ship:
         ap.error("nothing to do: pass --ship")
-    print(ship_offline_codes(OmniConfig.from_preset(args.preset), args.root))
+    print(ship_course_codes(OmniConfig.from_preset(args.preset), args.root))
     return 0
 
 

@@ -298,6 +298,14 @@ def evaluate_course(model, data, stage: int) -> dict:
         out["spoken_qa_seen_heldout_voices"] = spoken["accuracy"]
         out["spoken_qa_unseen"] = qa_accuracy(model, ev["a1t2/test-items"], tok)["accuracy"]
         out["samples"]["spoken_qa"] = spoken["samples"][:3]
+    if stage >= 3:                  # the model talks: Whisper listens to its speech (omni_lib.by_ear)
+        from omni_lib.by_ear import score_by_ear
+        from omni_lib.prepare import course_codec
+
+        ear = score_by_ear(model, data, course_codec(model.cfg))
+        ear.pop("audio")
+        out["samples"]["by_ear"] = ear.pop("samples")
+        out.update(ear)
     return out
 
 
@@ -341,11 +349,21 @@ def train_course(out: str | Path, *, preset: str = "tiny", stages=(0, 1, 2, 3), 
         seconds = time.perf_counter() - t0
         model.save_pretrained(final)
         data.tokenizer.save(final / "text_tokenizer.json")
+        save_codec(cfg, final, **({"root": data_root} if data_root else {}))
         summary["stages"][str(s)] = {"name": stage.name, "steps": stage.steps, "train_seconds": round(seconds, 1),
                                      "recipe": recipe, **evaluate_course(model, data, s)}
         out.mkdir(parents=True, exist_ok=True)
         summary_file.write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def save_codec(cfg: OmniConfig, model_dir: Path, **where) -> None:
+    """Keep the course codec beside a model trained on its codes (``codec.pt``), so that the model
+    speaks through exactly that codec wherever it goes (SNAC is named by ``cfg.snac_model``)."""
+    if cfg.codec == "mel-rvq":
+        from omni_lib.prepare import course_codec
+
+        course_codec(cfg, **where).save(Path(model_dir) / "codec.pt")
 
 
 COURSE_DIR = Path(__file__).resolve().parents[1] / "build" / "tiny"
@@ -519,6 +537,7 @@ def main(argv: list[str] | None = None) -> int:
         final = Path(args.out) / f"stage{s}" / "model"
         model.save_pretrained(final)
         data.tokenizer.save(final / "text_tokenizer.json")
+        save_codec(cfg, final)
         print(json.dumps({"last": last, **evaluate_course(model, data, s)}, indent=2))
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()

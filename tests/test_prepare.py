@@ -1,16 +1,18 @@
-"""The offline codec: calibrated once, saved, and reloaded exactly, so a trained model's codes decode
-with the very codebooks that made its training codes."""
+"""The course codec's codes: shipped with the corpus, exactly what the shipped codec makes, refitted
+bit-identically for a corpus without them, and SNAC refused offline in seconds."""
 
 import json
 import shutil
+import time
 import warnings
 
+import pytest
 import torch
 
 from omni_lib import DATA_DIR
 from omni_lib.audio import load_audio
 from omni_lib.config import OmniConfig
-from omni_lib.prepare import calibrated_tag, course_codec, read_manifest
+from omni_lib.prepare import SHIPPED, corpus_tag, course_codec, read_manifest, shipped_codes
 
 
 def small_corpus(tmp_path, n=2):
@@ -23,41 +25,43 @@ def small_corpus(tmp_path, n=2):
     return tmp_path, picked
 
 
-def test_offline_codec_is_saved_and_reloaded_exactly(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    root, rows = small_corpus(tmp_path / "corpus")
+def test_a_corpus_without_shipped_codes_fits_its_codec_once_and_reloads_it_exactly(tmp_path):
+    root, rows = small_corpus(tmp_path / "corpus", n=3)
     cfg = OmniConfig.from_preset("tiny")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        first, real = course_codec(cfg, root=root, cache_dir=tmp_path / "cache")
-        assert not real
-        assert (tmp_path / "cache" / f"snac-{calibrated_tag(root)}" / "codebooks.pt").is_file()
-        again, _ = course_codec(cfg, root=root, cache_dir=tmp_path / "cache")
+    first = course_codec(cfg, root=root, cache_dir=tmp_path / "cache")
+    assert (tmp_path / "cache" / f"mel-rvq-{corpus_tag(root)}" / "codec.pt").is_file()
+    again = course_codec(cfg, root=root, cache_dir=tmp_path / "cache")
+    refit = course_codec(cfg, root=root, cache_dir=tmp_path / "other-cache")     # fitted anew: the same bytes
+    assert first.digest() == again.digest() == refit.digest()
     wave = load_audio(root / rows[0]["answer_audio"], target_rate=16_000)
     codes = first.encode(wave, 16_000)
-    assert torch.equal(codes, again.encode(wave, 16_000))
-    assert len(codes[0].unique()) > 3                     # calibrated: codes follow the speech
-    assert torch.equal(first.decode(codes), again.decode(codes))
+    assert torch.equal(codes, refit.encode(wave, 16_000))
+    assert len(codes[0].unique()) > 3                     # codes follow the speech
 
 
-def test_shipped_offline_codes_are_what_the_shipped_codec_makes(monkeypatch):
-    """data/course ships the offline codec's codebooks and every answer's codes (no SNAC encoding on
-    machines without the real SNAC): re-encoding answers with that codec gives the shipped codes."""
-    from omni_lib.prepare import shipped_offline_codes
+def test_shipped_codes_are_what_the_shipped_codec_makes():
+    """data/course ships the course codec and every answer's codes: re-encoding answers with that
+    codec gives the shipped codes (and a stale file, made for another manifest, is ignored)."""
+    root = DATA_DIR / "course"
+    shipped = shipped_codes(root)
+    assert shipped is not None, f"data/course/{SHIPPED} is missing or stale: python -m omni_lib.prepare --ship"
+    answers = sorted({r["answer_audio"] for r in read_manifest(root)})
+    assert sorted(shipped) == answers
+    codec = course_codec(OmniConfig.from_preset("tiny"))
+    assert codec.kind == "mel-rvq"
+    for a in answers[:: len(answers) // 3][:3]:
+        again = codec.encode(load_audio(root / a, target_rate=24_000), 24_000)
+        assert torch.equal(again, shipped[a].long()), a
+
+
+def test_snac_offline_fails_in_seconds_naming_the_asset(monkeypatch):
+    from omni_lib.hub import HubUnavailable
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    root = DATA_DIR / "course"
-    shipped = shipped_offline_codes(root)
-    assert shipped is not None, "data/course/snac-offline.pt is missing or stale: python -m omni_lib.prepare --ship"
-    answers = sorted({r["answer_audio"] for r in read_manifest(root)})
-    assert sorted(shipped["codes"]) == answers
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        codec, real = course_codec(OmniConfig.from_preset("tiny"))
-    assert not real
-    for a in answers[:: len(answers) // 3][:3]:
-        again = codec.encode(load_audio(root / a, target_rate=16_000), 16_000)
-        assert torch.equal(again, shipped["codes"][a].long()), a
+    t0 = time.perf_counter()
+    with pytest.raises(HubUnavailable, match="hubertsiuzdak/snac_24khz"):
+        course_codec(OmniConfig.from_preset("tiny", codec="snac"))
+    assert time.perf_counter() - t0 < 30
 
 
 def test_speed_perturbed_copies_join_the_training_pools_only(tmp_path, monkeypatch):

@@ -21,7 +21,7 @@ from omni_lib.text import TextTokenizer
 
 @pytest.fixture(scope="module")
 def parts():
-    cfg = OmniConfig.from_preset("tiny", n_layer=1)
+    cfg = OmniConfig.from_preset("tiny", n_layer=1, codec="snac")     # SNAC's exact streaming (course codec: below)
     torch.manual_seed(0)
     model = OmniModel(cfg).eval()
     with warnings.catch_warnings():
@@ -128,6 +128,44 @@ def test_chat_command_on_the_release_format(tmp_path):
         rep = main(["--ckpt", str(tmp_path), "--audio", str(DATA_DIR / "samples" / "rms-0002.flac"),
                     "--random-snac", "--max-steps", "12", "--no-batch-parallel"])
     assert rep["task"] == "A1A2" and rep["steps"] <= 12
+
+
+@pytest.fixture(scope="module")
+def course_codec_model():
+    """A 1-layer tiny model on the course codec (the tiny preset's default) and that codec."""
+    from omni_lib.prepare import course_codec
+
+    cfg = OmniConfig.from_preset("tiny", n_layer=1)
+    torch.manual_seed(0)
+    return cfg, OmniModel(cfg).eval(), course_codec(cfg), TextTokenizer.for_config(cfg)
+
+
+def test_course_codec_streams_first_audio_at_step_8(course_codec_model):
+    _, model, codec, tok = course_codec_model
+    items, gen = run(model, codec, tok, max_new_steps=16, chunk_frames=1)
+    chunks = [i for i in items if isinstance(i, AudioChunk)]
+    assert chunks[0].step == 8                                   # frame 0 complete at step 7, + 1 context frame
+    assert sum(len(c.audio) for c in chunks) == gen.frames.shape[1] * 2048     # the tail is flushed
+
+
+def test_chat_speaks_through_the_models_own_codec_and_refuses_another(course_codec_model, tmp_path):
+    from omni_lib.chat import main
+
+    cfg, model, codec, tok = course_codec_model
+    d = tmp_path / "model"
+    model.save_pretrained(d)
+    tok.save(d / "text_tokenizer.json")
+    with pytest.raises(SystemExit, match="codec.pt is missing"):
+        main(["--ckpt", str(d), "--text", "what is two plus two", "--max-steps", "12"])
+    codec.save(d / "codec.pt")
+    with pytest.raises(SystemExit, match="trained on the course codec .* cannot speak through a random SNAC"):
+        main(["--ckpt", str(d), "--text", "what is two plus two", "--random-snac", "--max-steps", "12"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                          # an untrained model puts specials in frames
+        rep = main(["--ckpt", str(d), "--text", "what is two plus two", "--max-steps", "12", "--out",
+                    str(tmp_path / "a.wav")])
+    audio, rate = sf.read(tmp_path / "a.wav")
+    assert rate == 24_000 and len(audio) == (rep["steps"] - 7) * cfg.samples_per_frame
 
 
 def test_chat_rejects_a_non_model_directory(tmp_path):

@@ -439,9 +439,9 @@ engines (flite, festival, espeak-ng). {s['clips']} clips, {s['audio_minutes']:.1
 16-bit FLAC. Rerunning the command with the same seed gives the same texts, voices and (with the
 same engine versions) the same audio bytes.
 
-`snac-offline.pt` holds the answers' SNAC codes for machines without the real SNAC (random weights,
-codebooks calibrated on the training answers: informative codes, unintelligible audio); after
-regenerating the corpus, remake it with `python -m omni_lib.prepare --ship`.
+`mel-rvq.pt` holds the course codec (`omni_lib.mel_codec`: SNAC's token layout, decodable offline,
+fitted on the training answers) and every answer's codes in it, so no machine fits or encodes
+anything; after regenerating the corpus, remake it with `python -m omni_lib.prepare --ship`.
 
 | split | clips | items | voices | minutes |
 |---|---|---|---|---|
