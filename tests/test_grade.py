@@ -2,7 +2,7 @@
 every test cleanly (NotImplementedError, 0 points, no crash), a plausible bug in each exercise
 loses points, and the committed stubs are exactly the solutions with the marked blocks stripped.
 
-Each grading is one in-process pytest session over all eight graders (about 10 s on 2 cores).
+Each grading is one in-process pytest session over all nine graders (about 10 s on 2 cores).
 """
 
 import pytest
@@ -31,6 +31,9 @@ MUTANTS = {
     "07_streaming": ("first = max(self.done - self.left, 0)", "first = self.done"),
     # leading insertions cost nothing
     "08_wer": ("range(M + 1):\n        d[0][j] = j", "range(M + 1):\n        d[0][j] = 0"),
+    # no residual: every scale quantises the mel itself, not what the coarser scales left over
+    "09_residual_vq": ("residual = residual - np.repeat(book[idx], k, axis=0)",
+                       "residual = np.asarray(mel, dtype=np.float32)"),
 }
 
 
