@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -36,7 +36,8 @@
 #
 # **Goals.** Build training examples whose targets carry the delay; freeze the right parts in each
 # stage; watch the losses; measure what each stage bought: ASR WER on voices never heard in
-# training, spoken QA, whether the text ability survives, and the audio heads.
+# training, spoken QA, whether the text ability survives, the audio heads, and finally the model's
+# own speech, judged **by ear**: Whisper-base transcribes what it says.
 #
 # The first run trains (about 15 minutes on 2 cores) and caches the result in `build/tiny`; later
 # runs, and notebooks 00, 05 and 06, reuse it.
@@ -44,11 +45,14 @@
 # **Targets (tiny preset, 2 CPU cores)**, checked at the end: ASR WER on held-out voices ≤ 5 %;
 # spoken question → text answer ≥ 90 % exact on seen questions asked by held-out voices; text QA
 # after the speech stages ≥ 95 % of the stage-0 LM's; audio-code accuracy ≥ 95 % per layer on
-# seen answers (always beside the most-common-code baseline).
+# seen answers (always beside the most-common-code baseline); and by ear (Whisper-base listening to
+# the model's speech): spoken QA ≥ 85 % on seen questions in held-out voices, written questions
+# answered aloud (T1A2) ≥ 90 %, speech that says what the text says (consistency WER) ≤ 6 %.
 
 # %% tags=["parameters"]
 PRESET = "tiny"
 OUT = None      # where the trained stages are cached; None = build/tiny, shared with notebooks 00, 05, 06
+CODEC = None    # the answers' codec: None = the preset's (tiny: the course codec); "snac" needs the hub (OUT: build/tiny-snac)
 
 # %%
 import json
@@ -71,7 +75,7 @@ from omni_lib.stages import STAGES, apply_stage, trainable_summary
 from omni_lib.viz import plot_id_grid
 
 warnings.filterwarnings("ignore", message=".*RANDOM weights.*")
-cfg = OmniConfig.from_preset(PRESET)
+cfg = OmniConfig.from_preset(PRESET, **({"codec": CODEC} if CODEC else {}))
 corpus = DATA_DIR / "course"
 
 # %% [markdown]
@@ -99,8 +103,9 @@ display(Audio(load_audio(corpus / r["answer_audio"], 16_000).numpy(), rate=16_00
 # %% [markdown]
 # ## 2. Examples: prompt, delayed targets, loss masks
 #
-# `prepare_course` runs Whisper once per spoken question and SNAC once per answer (both cached),
-# and makes examples of six tasks. An example is a prompt followed by the answer's steps,
+# `prepare_course` runs Whisper once per spoken question (cached) and takes each answer's audio
+# codes from the course codec (notebook 01: SNAC's 7-token frame layout, decodable offline; its
+# codes ship with the corpus), and makes examples of six tasks. An example is a prompt followed by the answer's steps,
 # teacher-forced: the target of a position is the next step's 8 tokens, with the audio rows
 # delayed exactly as in generation. Which rows count in the loss depends on the task: ASR and
 # text answers train the text row only, TTS the audio rows only, spoken answers both.
@@ -127,8 +132,7 @@ t0 = time.perf_counter()
 data = prepare_course(cfg)
 prep_s = time.perf_counter() - t0
 print(f"prepared in {prep_s:.1f} s; training pools: {data.stats['pools']}")
-print("SNAC:", "real weights" if data.real_snac else
-      "random weights with calibrated codebooks (offline): informative codes, audio output is NOT intelligible")
+print(f"answer codes from: {data.codec}" + (" (the course codec, notebook 01)" if data.codec == "mel-rvq" else ""))
 ex = data.pools["T1A2"][0]
 ids, targets, mask = make_example(ex, cfg)
 fig, axes = plt.subplots(2, 1, figsize=(13, 6))
@@ -174,7 +178,7 @@ del probe
 # %%
 from omni_lib.train import COURSE_DIR, train_course
 
-OUT = Path(OUT or COURSE_DIR)
+OUT = Path(OUT or (COURSE_DIR if cfg.codec == "mel-rvq" else COURSE_DIR.with_name(f"tiny-{cfg.codec}")))
 
 history = {}
 live_plot = display(Markdown("starting..."), display_id=True)
@@ -194,7 +198,7 @@ def live(m):
 
 
 t0 = time.perf_counter()
-summary = train_course(OUT, preset=PRESET, on_step=live)
+summary = train_course(OUT, preset=PRESET, on_step=live, codec=CODEC)
 wall = time.perf_counter() - t0
 print(f"{'trained' if history else 'reused the cached stages'} in {wall:.0f} s")
 
@@ -215,7 +219,7 @@ plt.show()
 # * **spoken QA**: the exact text answer to a spoken question, on training questions asked by the
 #   held-out voices (and on held-out questions: the model memorises, it does not learn arithmetic);
 # * **text QA** of the stage-0 LM, before and after the speech stages: does the text ability survive?
-# * **audio heads**: how often each layer predicts the answer's SNAC code (teacher-forced), beside
+# * **audio heads**: how often each layer predicts the answer's audio code (teacher-forced), beside
 #   always guessing that layer's most common code.
 
 # %%
@@ -266,37 +270,87 @@ plt.title("audio heads after stage 3")
 plt.show()
 
 # %% [markdown]
-# ### Hear (and see) an answer
-# A held-out voice asks a training question; the stage-3 model answers in text and in SNAC codes
-# (batch-parallel decoding, notebook 05).
+# ## 6. The model talks: its answers, out loud, judged by ear
+#
+# Teacher-forced code accuracy says the audio heads know the training codes; it cannot say whether
+# the model's *speech* says the right thing. So do what the field does (GLM-4-Voice's Table 6):
+# let a speech recogniser listen. Held-out voices ask training questions; the stage-3 model answers
+# batch-parallel (notebook 05), its codes go through the codec it was trained with, and
+# Whisper-base transcribes the speech.
 
 # %%
+from omni_lib.by_ear import listener, spoken_form, transcribe, voice
+from omni_lib.codec import speaking_codec
 from omni_lib.decode import generate
 from omni_lib.encoder import WhisperEncoder
-from omni_lib.prepare import course_codec
 
-model = OmniModel.from_pretrained(Path(OUT) / "stage3" / "model").attach_whisper(WhisperEncoder.from_config(cfg))
-tok = data.tokenizer
-for r in by_split["test-voices"][:4]:
-    wave = load_audio(corpus / r["question_audio"], 16_000)
-    g = generate(model, "A1A2", audio=wave, batch_parallel=True, max_new_steps=120)
-    print(f"Q ({r['voice']}): {r['question']!r}\n   A: {tok.decode(g.text_ids)!r} ({g.frames.shape[1]} frames, stop: {g.stop})")
-codec, real = course_codec(cfg)          # offline: the very codebooks that made the training codes
-frames = g.frames.masked_fill(g.frames >= cfg.audio_codebook_size, 0)
-if not real:
-    print(">>> offline: SNAC has random weights, so this 'speech' is noise; with the real SNAC it is the answer <<<")
-display(Audio(codec.decode(frames).numpy(), rate=cfg.sample_rate, normalize=False))
+model_dir = Path(OUT) / "stage3" / "model"
+model = OmniModel.from_pretrained(model_dir).attach_whisper(WhisperEncoder.from_config(cfg))
+codec = speaking_codec(model.cfg, model_dir)     # the very codec that made its training codes
+tok, ears = data.tokenizer, listener("base")
+asked = by_split["test-voices"][:4]
+answers = []
+for r in asked:
+    g = generate(model, "A1A2", audio=load_audio(corpus / r["question_audio"], 16_000), batch_parallel=True,
+                 max_new_steps=120)
+    answers.append((r, tok.decode([t for t in g.text_ids if t < tok.n_text]), voice(codec, g.frames)))
+heard = transcribe(ears, [w for _, _, w in answers])
+for (r, text, wave), h in zip(answers, heard):
+    mark = "right" if spoken_form(h) == spoken_form(r["answer"]) else "WRONG"
+    print(f"Q ({r['voice']}): {r['question']!r}\n   wrote: {text!r}\n   said (Whisper heard): {h!r}  [{mark}]")
+    display(Audio(wave.numpy(), rate=cfg.sample_rate, normalize=False))
+
+# %% [markdown]
+# **By ear, on every held-out question** (computed by `train_course` after stage 3 with
+# `omni_lib.by_ear.score_by_ear`; the same from a terminal: `python -m omni_lib.eval ear --ckpt
+# build/tiny/stage3/model`):
+#
+# * *spoken QA by ear*: Whisper's transcript of the spoken answer equals the reference answer;
+# * *consistency WER*: the transcript against the model's **own** text answer (does it say what it
+#   writes? The released Mini-Omni scores 25.3 % in GLM-4-Voice's Table 6, on open-domain speech);
+# * *the codec's ceiling*: the same Whisper on the reference answers' codec round trip, beside the
+#   original recordings: how well a perfect model could do through this codec;
+# * *naturalness*, a proxy only: DNSMOS (trained on noisy human speech) of the originals, the codec
+#   round trip and the model's speech. Griffin-Lim's rebuilt phase costs naturalness, not words.
+
+# %%
+ear = {k: v for k, v in last.items() if k.startswith(("by_ear", "consistency", "ceiling"))}
+n = last.get("n", {})
+display(Markdown("\n".join([
+    "| by ear (Whisper-base) | measured |", "|---|---|",
+    f"| spoken QA, seen questions, held-out voices ({n.get('seen', '?')}) | {ear['by_ear_seen']:.1%} |",
+    f"| spoken QA, unseen questions ({n.get('unseen', '?')}) | {ear['by_ear_unseen']:.1%} |",
+    f"| written question → spoken answer (T1A2), seen ({n.get('t1a2_seen', '?')}) | {ear['by_ear_t1a2_seen']:.1%} |",
+    f"| consistency WER (speech vs its own text), all answers | {ear['consistency_wer']:.1%} |",
+    f"| codec ceiling, answers it was fitted on: original / through the codec | "
+    f"{ear['ceiling_fitted_original_wer']:.1%} / {ear['ceiling_fitted_codec_wer']:.1%} WER |",
+    f"| codec ceiling, held-out answers: original / through the codec | "
+    f"{ear['ceiling_heldout_original_wer']:.1%} / {ear['ceiling_heldout_codec_wer']:.1%} WER |"]
+    + ([f"| naturalness proxy (DNSMOS overall, 1-5): original / codec round trip / the model's speech | "
+        f"{ear['dnsmos_original']:.2f} / {ear['dnsmos_codec']:.2f} / {ear['dnsmos_model']:.2f} |"]
+       if ear.get("dnsmos_model") is not None else [])))
+targets = [("spoken QA by ear, seen questions, held-out voices", ear["by_ear_seen"], ">=", 0.85),
+           ("T1A2 by ear, seen questions", ear["by_ear_t1a2_seen"], ">=", 0.90),
+           ("consistency WER", ear["consistency_wer"], "<=", 0.06),
+           ("codec round trip of held-out answers, WER", ear["ceiling_heldout_codec_wer"], "<=", 0.05)]
+display(Markdown("| target | measured | goal | met |\n|---|---|---|---|\n" + "\n".join(
+    f"| {name} | {v:.1%} | {op} {goal:.0%} | {'yes' if (v <= goal if op == '<=' else v >= goal) else '**no**'} |"
+    for name, v, op, goal in targets)))
 
 # %%
 report("04", wer_heldout_voices=last["asr_wer_heldout_voices"], spoken_qa_seen=last["spoken_qa_seen_heldout_voices"],
        spoken_qa_unseen=last["spoken_qa_unseen"], text_qa_retention=retention,
-       code_acc_min=min(last["code_acc_per_layer"]), train_s=sum(s_["train_seconds"] for s_ in st.values()))
+       code_acc_min=min(last["code_acc_per_layer"]), by_ear_seen=ear["by_ear_seen"],
+       by_ear_t1a2=ear["by_ear_t1a2_seen"], consistency_wer=ear["consistency_wer"],
+       train_s=sum(s_["train_seconds"] for s_ in st.values()))
 
 # %% [markdown]
 # ## Summary
 # * Examples = prompt + teacher-forced answer steps; targets delayed as in generation; masks by task
 #   (ASR and text answers: text row; TTS: audio rows; spoken answers: both).
 # * Stages are data (`omni_lib.stages`): what trains, which tasks, which LR; Whisper never trains.
+# * The model is judged by ear too: its speech, decoded by its own codec and transcribed by
+#   Whisper-base, must say the reference answer and what its own text says.
 #   Stage 1 trains the adapter and the audio *code* rows only, so every text task stays
 #   bit-identical while the model learns to hear and speak.
 # * The same `python -m omni_lib.train` runs under `torchrun` with DDP; checkpoints are atomic and

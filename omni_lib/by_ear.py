@@ -4,13 +4,16 @@ Teacher-forced code accuracy says whether a model predicts the training codes; i
 whether the speech says the right thing. The field's measure (e.g. GLM-4-Voice, Table 6) is to
 transcribe the model's own speech with a speech recogniser. Here:
 
-- **spoken QA by ear**: the transcript of the spoken answer equals the reference answer (both
-  under Whisper's ``EnglishTextNormalizer``). Spoken questions decode batch-parallel (A1A2 speech
+- **spoken QA by ear**: the transcript of the spoken answer equals the reference answer (both in
+  :func:`spoken_form`: numbers as words, as the course's answers are written). Spoken questions decode batch-parallel (A1A2 speech
   from the A1T2 text, spec §7), written questions with T1A2.
 - **consistency ASR-WER**: the transcript against the model's *own* text answer (does it say
   what it writes? The released Mini-Omni scores 25.3 % in GLM-4-Voice's Table 6).
 - **the codec's ceiling**: the same recogniser on the reference answers' codec round trip beside
   the original recordings, for answers the codec was fitted on and for held-out answers.
+- **naturalness, a proxy**: DNSMOS (``speechmos``, which ships its models) of the model's speech,
+  of the codec round trip and of the original recordings. DNSMOS was trained on noisy human
+  speech; it ranks, it does not measure a codec's artefacts faithfully.
 
     model, tok = load_for_chat("build/tiny/stage3/model")       # omni_lib.chat
     report = score_by_ear(model, prepare_course(model.cfg), speaking_codec(model.cfg, "build/tiny/stage3/model"))
@@ -22,6 +25,8 @@ transcribe the model's own speech with a speech recogniser. Here:
 from __future__ import annotations
 
 from dataclasses import dataclass
+import re
+import time
 from typing import Sequence
 
 import torch
@@ -29,9 +34,43 @@ import torch
 from omni_lib.batches import Example
 from omni_lib.codec import playable
 from omni_lib.decode import Request, generate, generate_batch
-from omni_lib.wer import normalise, word_errors
+from omni_lib.wer import basic_normalise, word_errors
 
 WHISPER_RATE = 16_000
+_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+         "sixteen seventeen eighteen nineteen").split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def _words(n: int) -> str:
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
+    return " ".join(_ONES[int(d)] for d in str(n))        # Whisper's run-together digits ("109" for "ten nine")
+
+
+def spoken_form(text: str) -> str:
+    """Text as the course's answers are written: numbers as words, lower case, no punctuation.
+
+    Whisper writes what it hears in digits (``8-4 is 4.``, ``2, 3, 4.``); the references are words
+    (``eight minus four is four``). Whisper's own ``EnglishTextNormalizer`` goes the other way and
+    scores such pairs as errors (``8 -4 is 4`` vs ``8 4 is 4``; ``234`` vs ``2 3 4``), so the original
+    recordings of held-out answers scored 18 % "WER". Here a single hyphen between two numbers is a
+    minus, a chain of them a list::
+
+        >>> spoken_form("8-4 is 4.")
+        'eight minus four is four'
+        >>> spoken_form("4-5-6-7.")
+        'four five six seven'
+        >>> spoken_form("2 + 13 is 15")
+        'two plus thirteen is fifteen'
+    """
+    t = text.lower()
+    t = re.sub(r"\d+(?:\s*-\s*\d+){2,}", lambda m: m.group().replace("-", " "), t)   # 4-5-6-7: a list
+    t = re.sub(r"(?<=\d)\s*-\s*(?=\d)", " minus ", t).replace("+", " plus ")
+    t = re.sub(r"\d+", lambda m: f" {_words(int(m.group()))} ", t)
+    return basic_normalise(t)
 
 
 @dataclass
@@ -45,15 +84,18 @@ class Spoken:
 
     @property
     def right(self) -> bool:
-        return bool(self.heard) and normalise(self.heard) == normalise(self.reference)
+        return bool(self.heard) and spoken_form(self.heard) == spoken_form(self.reference)
 
 
-def listener(name: str = "base"):
-    """Whisper (``name`` or a checkpoint path) as a recogniser: ``transcribe(list of 16 kHz waves)``."""
+def listener(name: str = "base", *, max_tokens: int = 40):
+    """Whisper (``name`` or a checkpoint path) as a recogniser: ``transcribe(list of 16 kHz waves)``.
+
+    ``max_tokens``: the course's answers are at most ~10 words; a garbled answer can make Whisper
+    hallucinate up to its 224-token limit, which costs time and says nothing more."""
     from omni_lib.eval import WhisperASR
     from omni_lib.whisper_weights import load_whisper
 
-    return WhisperASR(load_whisper(name).eval(), f"whisper-{name}", {})
+    return WhisperASR(load_whisper(name).eval(), f"whisper-{name}", {}, max_tokens=max_tokens)
 
 
 def transcribe(asr, waves_24k: Sequence[torch.Tensor], *, batch_size: int = 16) -> list[str]:
@@ -113,24 +155,41 @@ def accuracy(spoken: Sequence[Spoken]) -> float:
 
 
 def consistency_wer(spoken: Sequence[Spoken]) -> float:
-    """Corpus WER of what was heard against the model's own text answers (Whisper-normalised)."""
-    return word_errors([normalise(s.text) for s in spoken], [normalise(s.heard) for s in spoken])["wer"]
+    """Corpus WER of what was heard against the model's own text answers (both in :func:`spoken_form`)."""
+    return word_errors([spoken_form(s.text) for s in spoken], [spoken_form(s.heard) for s in spoken])["wer"]
 
 
 def codec_ceiling(codec, answers: Sequence[tuple[str, torch.Tensor]], asr) -> dict:
     """WER of Whisper on ``answers`` (``(text, 16 kHz wave)``) as recorded and through the codec."""
     import soxr
 
-    refs = [normalise(t) for t, _ in answers]
+    refs = [spoken_form(t) for t, _ in answers]
     originals = [torch.from_numpy(soxr.resample(w.numpy(), WHISPER_RATE, 24_000)).float() for _, w in answers]
     round_trip = [codec.decode(codec.encode(w, 24_000)) for w in originals]
-    return {"original": word_errors(refs, [normalise(h) for h in transcribe(asr, originals)])["wer"],
-            "codec": word_errors(refs, [normalise(h) for h in transcribe(asr, round_trip)])["wer"],
+    return {"original": word_errors(refs, [spoken_form(h) for h in transcribe(asr, originals)])["wer"],
+            "codec": word_errors(refs, [spoken_form(h) for h in transcribe(asr, round_trip)])["wer"],
+            "dnsmos_original": naturalness(originals), "dnsmos_codec": naturalness(round_trip),
             "n": len(answers)}
 
 
+def naturalness(waves_24k: Sequence[torch.Tensor], limit: int = 16) -> float | None:
+    """Mean DNSMOS overall score (1-5) of the first ``limit`` 24 kHz waves: a **proxy** for naturalness, trained on
+    noisy human speech, not on codecs. ``None`` when the scorer (``speechmos``, which ships its
+    ONNX models, and ``onnxruntime``) is not installed."""
+    try:
+        from speechmos import dnsmos
+    except ImportError:
+        return None
+    import numpy as np
+    import soxr
+
+    scores = [dnsmos.run(np.clip(soxr.resample(w.numpy(), 24_000, WHISPER_RATE), -1, 1), WHISPER_RATE)["ovrl_mos"]
+              for w in list(waves_24k)[:limit] if len(w)]
+    return float(np.mean(scores)) if scores else None
+
+
 def ceiling_answers(data_root, split: str, limit: int | None = None) -> list[tuple[str, torch.Tensor]]:
-    """(text, 16 kHz wave) of the assistant's distinct answers to a corpus split's questions."""
+    """(text, 16 kHz wave) of the assistant's distinct answers to a split's questions (``limit``: evenly spaced)."""
     from pathlib import Path
 
     from omni_lib.audio import load_audio
@@ -141,16 +200,19 @@ def ceiling_answers(data_root, split: str, limit: int | None = None) -> list[tup
         if r["split"] == split and r["answer_audio"] not in seen:
             seen.add(r["answer_audio"])
             out.append((r["answer"], load_audio(Path(data_root) / r["answer_audio"], target_rate=WHISPER_RATE)))
-    return out[:limit]
+    step = max(1, len(out) // limit) if limit else 1
+    return out[::step][:limit]                            # spread over the split's topics
 
 
-def score_by_ear(model, data, codec, *, whisper: str = "base", data_root=None, ceiling_limit: int = 32,
-                 progress: bool = False, keep: int = 4) -> dict:
+def score_by_ear(model, data, codec, *, whisper: str = "base", data_root=None, ceiling_limit: int = 16,
+                 written_limit: int = 32, progress: bool = False, keep: int = 4) -> dict:
     """Every by-ear number of the course for a trained model (see the module docstring).
 
     ``data``: :func:`omni_lib.prepare.prepare_course`'s evaluation sets. Seen questions in held-out
     voices (``a1t2/test-voices``: A1A2, and the same items written: T1A2), unseen questions
-    (``a1t2/test-items``). Returns numbers, ``samples``: the first ``keep`` answers of each set as
+    (``a1t2/test-items``). Whisper-base reads every clip in a 30 s window (about 0.5 s a clip on 2
+    cores, most of the cost), so the written questions (``written_limit``) and the ceiling
+    (``ceiling_limit`` answers per split) are evenly spaced subsets. Returns numbers, ``samples``: the first ``keep`` answers of each set as
     ``(reference, text, heard)``, and ``audio``: their speech (24 kHz tensors; not JSON: pop it).
     """
     from omni_lib import DATA_DIR
@@ -159,13 +221,15 @@ def score_by_ear(model, data, codec, *, whisper: str = "base", data_root=None, c
     ev, tok = data.evals, data.tokenizer
     seen_items = {e.meta["item"] for e in ev["a1t2/test-voices"]}
     written = [e for e in ev["t1t2/train"] if e.meta["item"] in seen_items]
+    written = written[:: max(1, len(written) // written_limit)][:written_limit]
     sets = {"seen": (ev["a1t2/test-voices"], "A1A2"), "unseen": (ev["a1t2/test-items"], "A1A2"),
             "t1a2_seen": (written, "T1A2")}
     out, samples, audio, pooled = {}, {}, {}, []
     for name, (examples, task) in sets.items():
-        if progress:
-            print(f"by ear: {name}: {len(examples)} answers ({task})")
+        t0 = time.perf_counter()
         spoken = heard_answers(model, examples, codec, tok, asr, task=task)
+        if progress:
+            print(f"by ear: {name}: {len(examples)} answers ({task}) in {time.perf_counter() - t0:.0f} s")
         out[f"by_ear_{name}"] = accuracy(spoken)
         out[f"consistency_wer_{name}"] = consistency_wer(spoken)
         samples[name] = [(s.reference, s.text, s.heard) for s in spoken[:keep]]
@@ -174,8 +238,14 @@ def score_by_ear(model, data, codec, *, whisper: str = "base", data_root=None, c
     out["consistency_wer"] = consistency_wer(pooled)
     root = data_root or DATA_DIR / "course"
     for split, name in (("train", "fitted"), ("test-items", "heldout")):
+        t0 = time.perf_counter()
         c = codec_ceiling(codec, ceiling_answers(root, split, ceiling_limit), asr)
+        if progress:
+            print(f"by ear: the codec's ceiling on {c['n']} {name} answers in {time.perf_counter() - t0:.0f} s")
         out[f"ceiling_{name}_original_wer"], out[f"ceiling_{name}_codec_wer"] = c["original"], c["codec"]
+        if name == "heldout":
+            out["dnsmos_original"], out["dnsmos_codec"] = c["dnsmos_original"], c["dnsmos_codec"]
+    out["dnsmos_model"] = naturalness([s.wave for s in pooled])
     out["n"] = {k: len(v[0]) for k, v in sets.items()}
     out["samples"], out["audio"] = samples, audio
     return out

@@ -87,8 +87,9 @@ class WhisperASR:
     """An openai-whisper model: 30 s log-mel windows, batched, greedy, English, no timestamps."""
     window_s = 30.0
 
-    def __init__(self, model, name: str, identity: dict):
+    def __init__(self, model, name: str, identity: dict, *, max_tokens: int | None = None):
         self.model, self.name, self.identity = model, name, identity
+        self.max_tokens = max_tokens        # Whisper's own limit (224) when None; short answers need far fewer
 
     @torch.inference_mode()
     def transcribe(self, waves: list[torch.Tensor]) -> list[str]:
@@ -97,7 +98,8 @@ class WhisperASR:
         device = next(self.model.parameters()).device
         mel = torch.stack([whisper.log_mel_spectrogram(whisper.pad_or_trim(w), n_mels=self.model.dims.n_mels)
                            for w in waves]).to(device)                        # (B, n_mels, 3000)
-        opts = whisper.DecodingOptions(language="en", without_timestamps=True, fp16=device.type == "cuda")
+        opts = whisper.DecodingOptions(language="en", without_timestamps=True, fp16=device.type == "cuda",
+                                       **({"sample_len": self.max_tokens} if self.max_tokens else {}))
         return [r.text.strip() for r in whisper.decode(self.model, mel, opts)]
 
 

@@ -224,17 +224,43 @@ def prepare_course(cfg: OmniConfig, tokenizer=None, *, root: Path | str = DATA_D
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m omni_lib.prepare --ship [--root data/course]``: fit the course codec, ship its codes."""
+    """Prepare the course corpus's examples (Whisper features and answer codes, cached), or ``--ship``
+    the course codec with every answer's codes into the corpus folder.
+
+        python -m omni_lib.prepare                    # features + course-codec codes (offline)
+        python -m omni_lib.prepare --codec snac       # features + real SNAC codes (needs the hub once)
+        python -m omni_lib.prepare --ship             # after regenerating data/course: refit, re-encode
+    """
     import argparse
 
-    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap = argparse.ArgumentParser(prog="python -m omni_lib.prepare", description=main.__doc__.split("\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="\n".join(main.__doc__.split("\n")[2:]))
     ap.add_argument("--root", default=str(DATA_DIR / "course"))
     ap.add_argument("--ship", action="store_true", help="fit the course codec and save it with every answer's codes")
+    ap.add_argument("--codec", default=None, choices=["mel-rvq", "snac"],
+                    help="the answers' codec (default: the preset's; tiny: mel-rvq, the course codec)")
     ap.add_argument("--preset", default="tiny")
     args = ap.parse_args(argv)
-    if not args.ship:
-        ap.error("nothing to do: pass --ship")
-    print(ship_course_codes(OmniConfig.from_preset(args.preset), args.root))
+    from omni_lib.config import PRESETS
+
+    if args.preset not in PRESETS:
+        ap.error(f"--preset {args.preset!r}: choose one of {sorted(PRESETS)}")
+    if not Path(args.root, "assistant.jsonl").is_file():
+        ap.error(f"--root {args.root}: no assistant.jsonl there (the course corpus is data/course)")
+    cfg = OmniConfig.from_preset(args.preset, **({"codec": args.codec} if args.codec else {}))
+    if args.ship:
+        if cfg.codec != "mel-rvq":
+            ap.error("--ship writes the course codec's codes (--codec mel-rvq); SNAC codes are cached, not shipped")
+        print(ship_course_codes(cfg, args.root))
+        return 0
+    from omni_lib.hub import HubUnavailable
+
+    try:
+        data = prepare_course(cfg, root=args.root)
+    except HubUnavailable as e:
+        raise SystemExit(f"prepare: {e}") from None
+    print(json.dumps(data.stats, indent=2))
     return 0
 
 

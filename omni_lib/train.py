@@ -311,15 +311,17 @@ def evaluate_course(model, data, stage: int) -> dict:
 
 def train_course(out: str | Path, *, preset: str = "tiny", stages=(0, 1, 2, 3), resume: bool = True,
                  seed: int = 0, progress: bool = True, on_step=None, steps: dict | None = None,
-                 data_root: str | Path | None = None) -> dict:
+                 data_root: str | Path | None = None, codec: str | None = None) -> dict:
     """Train the course model through ``stages`` (each from the previous one's weights) and
     evaluate after each; results in ``OUT/summary.json``. A finished stage is reused while its recipe
-    (and every earlier stage's) is unchanged; from the first changed one on, stages train again."""
+    (and every earlier stage's) is unchanged; from the first changed one on, stages train again.
+    ``codec``: the answers' codec (default the preset's: the course codec for ``tiny``; ``"snac"``
+    trains on real SNAC codes, which needs the hub once). It is part of every stage's recipe."""
     from omni_lib.model import OmniModel
     from omni_lib.prepare import prepare_course
 
     out = Path(out)
-    cfg = OmniConfig.from_preset(preset)
+    cfg = OmniConfig.from_preset(preset, **({"codec": codec} if codec else {}))
     data = prepare_course(cfg, progress=progress, **({"root": data_root} if data_root else {}))
     summary_file = out / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else {"stages": {}}
@@ -500,14 +502,28 @@ def main(argv: list[str] | None = None) -> int:
                                                         "(see configs/mini-omni-data.yaml)")
     ap.add_argument("--cache", default=None, help="features/codes/index cache (default: the data config's cache:)")
     ap.add_argument("--global-batch", type=int, default=None, help="override the stage's global batch (192)")
+    ap.add_argument("--codec", default=None, choices=["mel-rvq", "snac"],
+                    help="tiny only: the answers' codec (default mel-rvq, the course codec, works offline; "
+                         "snac: real SNAC codes, needs the hub once; use another --out)")
     ap.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
                     help="OmniConfig fields for stage 1, e.g. whisper_window_s=4 (for smoke tests)")
     args = ap.parse_args(argv)
 
+    from omni_lib.hub import HubUnavailable
+
+    try:
+        return _main(ap, args)
+    except HubUnavailable as e:             # e.g. --codec snac offline: named asset, no traceback
+        raise SystemExit(f"train: {e}") from None
+
+
+def _main(ap: argparse.ArgumentParser, args) -> int:
     if args.preset != "tiny":
+        if args.codec not in (None, "snac"):
+            ap.error(f"--codec {args.codec}: --preset {args.preset} speaks through SNAC, as the released model does")
         return train_at_scale(args)
     if args.stage == "all":
-        summary = train_course(args.out, preset=args.preset, resume=True, seed=args.seed)
+        summary = train_course(args.out, preset=args.preset, resume=True, seed=args.seed, codec=args.codec)
         print(json.dumps(summary["stages"], indent=2))
         return 0
 
@@ -516,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
 
     s = int(args.stage)
     device = setup_distributed()
-    cfg = OmniConfig.from_preset(args.preset)
+    cfg = OmniConfig.from_preset(args.preset, **({"codec": args.codec} if args.codec else {}))
     stage = get_stage(args.preset, s)
     if args.steps:
         stage = dataclasses.replace(stage, steps=args.steps)

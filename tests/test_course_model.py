@@ -53,3 +53,12 @@ def test_text_ability_survives_and_spoken_questions_get_answers(summary):
     assert summary["1"]["text_qa_seen"] == summary["0"]["text_qa_seen"]   # stage 1: text tasks bit-identical
     assert summary["3"]["text_qa_seen"] > 0.8 * summary["0"]["text_qa_seen"]
     assert summary["3"]["spoken_qa_seen_heldout_voices"] > 0.5
+
+
+def test_the_model_is_heard_saying_answers(summary):
+    """By ear (Whisper-base listening to the model's own speech through its codec): far above what
+    silence (0) or one fixed answer (1 of 57) would score, and the codec itself loses little."""
+    last = summary["3"]
+    assert last["by_ear_seen"] > 0.15 and last["by_ear_t1a2_seen"] > 0.15
+    assert last["ceiling_fitted_codec_wer"] <= last["ceiling_fitted_original_wer"] + 0.05
+    assert last["ceiling_heldout_codec_wer"] <= last["ceiling_heldout_original_wer"] + 0.05

@@ -81,7 +81,8 @@ def test_held_out_answers_through_the_codec_are_intelligible_to_whisper_base(cod
     """The codec's promise: what it decodes, a speech recogniser understands (held-out answers:
     never seen by the codebook fit). Measured on these 8: 0 % WER for both the codec and the originals."""
     from omni_lib.by_ear import transcribe
-    from omni_lib.wer import normalise, word_errors
+    from omni_lib.by_ear import spoken_form as normalise
+    from omni_lib.wer import word_errors
 
     items = answers("test-items", 8)
     heard = transcribe(whisper_base, [codec.decode(codec.encode(w, 24_000)) for _, w in items])
@@ -113,7 +114,8 @@ def test_streamed_answers_read_as_well_to_whisper(codec, whisper_base):
     """Seams measured by ear: 4-frame streamed answers are transcribed as well as one-shot decodes
     (measured on these 8: the same normalised transcripts but one, where only the streamed one was right)."""
     from omni_lib.by_ear import transcribe
-    from omni_lib.wer import normalise, word_errors
+    from omni_lib.by_ear import spoken_form as normalise
+    from omni_lib.wer import word_errors
 
     items = answers("test-items", 8)
     one, streamed = [], []
