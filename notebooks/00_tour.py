@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -28,8 +28,8 @@
 # 1. trace a spoken question through the whole model on one diagram, and name the notebook that
 #    builds each part;
 # 2. pick your path through the six notebooks and the graded exercises;
-# 3. ask the course's tiny model a spoken question and hear and see its answer (and, with internet,
-#    the released Mini-Omni).
+# 3. ask the course's tiny model a spoken question, hear its spoken answer, read what a speech
+#    recogniser hears in it, and see it step by step (and, with internet, the released Mini-Omni).
 #
 # *CPU time (tiny preset, 2 cores): 30–60 s; the demo needs the model trained by notebook 04.*
 
@@ -40,7 +40,6 @@ RELEASED = "gpt-omni/mini-omni"  # the released checkpoint: hub id (with interne
 
 # %%
 import time
-import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -50,14 +49,15 @@ from matplotlib.patches import FancyBboxPatch, Rectangle
 
 from omni_lib import DATA_DIR
 from omni_lib.audio import load_audio
-from omni_lib.codec import Codec
+from omni_lib.by_ear import listener, spoken_form, transcribe, voice
+from omni_lib.codec import Codec, playable, speaking_codec
 from omni_lib.config import OmniConfig
 from omni_lib.course import report
 from omni_lib.decode import generate
 from omni_lib.encoder import WhisperEncoder
 from omni_lib.hub import HubUnavailable, hub_reachable
 from omni_lib.model import OmniModel
-from omni_lib.prepare import course_codec, read_manifest
+from omni_lib.prepare import read_manifest
 from omni_lib.text import TextTokenizer
 from omni_lib.tokens import TokenSpace
 from omni_lib.train import COURSE_DIR, course_checkpoint
@@ -82,7 +82,9 @@ released = OmniConfig.from_preset("mini-omni")
 # * **eight heads from one** (02, 03): the head is tied to the table and sliced into 1 text and 7
 #   SNAC audio layers. Each step emits 8 tokens; audio layer *j* lags *j + 1* steps behind the
 #   text, so every sound is chosen after the words it says (the small grid);
-# * **a mouth** (01): each complete 7-token frame goes to the SNAC decoder, 85 ms of 24 kHz audio;
+# * **a mouth** (01): each complete 7-token frame goes to the SNAC decoder, 85 ms of 24 kHz audio
+#   (the course's tiny model speaks through the *course codec* of 01 instead: SNAC's 7-token
+#   frames from a log-mel, decoded offline by Griffin-Lim, as SNAC's weights need the hub);
 # * **talking while thinking** (05): batch-parallel decoding runs the question twice, one row
 #   speaking and one answering in text only; the speaking row follows the text row's words.
 #
@@ -132,7 +134,8 @@ head = box(ax, 15.0, 5.2, 2.4, 1.5, "tied head\n(the same table)\nsliced 1 + 7",
 text_out = box(ax, 18.0, 7.3, 2.6, 1.2, "1 text logits\n(text row: no delay)", "02")
 audio_out = box(ax, 18.0, 3.2, 2.6, 1.3, "7 SNAC audio logits\nlayer j lags\nj + 1 steps", "02")
 text_ans = box(ax, 20.9, 7.3, 1.8, 1.0, "text\nanswer")
-snac = box(ax, 20.9, 3.2, 1.8, 1.5, "SNAC\ndecoder\n7-token frames\n→ 24 kHz", "01")
+snac = box(ax, 20.9, 3.2, 1.8, 1.7, "SNAC\ndecoder\n7-token frames\n→ 24 kHz"
+           + (f"\n({cfg.name}: course\ncodec)" if cfg.codec != released.codec else ""), "01")
 speech_out = box(ax, 20.9, 1.0, 1.8, 1.0, "spoken\nanswer")
 arrow(ax, speech_in["r"], whisper["l"])
 arrow(ax, whisper["r"], adapter["l"], "L × D")
@@ -217,12 +220,16 @@ else:
 
 # %% [markdown]
 # The model and its parts: the trained weights, the text tokenizer saved with them, the frozen
-# Whisper encoder (not saved with the model: attached again), and the SNAC codec that made the
-# training codes. **Offline** (no Hugging Face hub, as in CI) that codec is SNAC's architecture
-# with **random weights** whose codebooks were filled from the assistant's speech: the codes are
-# informative, but **the spoken answer you hear is noise**. With the real SNAC (online), it is
-# speech. The questions are spoken by the corpus's two held-out voices, which the model never
-# heard in training.
+# Whisper encoder (not saved with the model: attached again), and the codec that made the
+# training codes. The released Mini-Omni speaks through SNAC, whose weights come from the Hugging
+# Face hub; the tiny model speaks through the **course codec** (notebook 01: SNAC's 7-token
+# frames, made from a log-mel spectrogram and turned back into sound by Griffin-Lim). It works
+# offline and its speech is intelligible, if buzzy; training keeps it beside the weights
+# (`codec.pt`), and `speaking_codec` finds it.
+#
+# To check what the model *says*, not only what it writes, a speech recogniser listens:
+# Whisper-base (`omni_lib.by_ear.listener`), a few seconds to load. The questions are spoken by
+# the corpus's two held-out voices, which the model never heard in training.
 
 # %%
 if HAVE_MODEL:
@@ -231,12 +238,11 @@ if HAVE_MODEL:
     mcfg = model.cfg
     model.attach_whisper(WhisperEncoder.from_config(mcfg))
     tok = TextTokenizer.load(path / "text_tokenizer.json")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")        # said plainly below
-        codec, REAL_SNAC = course_codec(mcfg)
+    codec = speaking_codec(mcfg, path)         # the codec of its training codes: codec.pt beside the weights
+    ears = listener("base")                    # Whisper-base as a recogniser: what does the speech say?
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"model: {n_params:,} parameters; SNAC: " + ("real weights, the answers below are speech" if REAL_SNAC
-          else "RANDOM weights with calibrated codebooks (offline): the spoken answers below are NOISE"))
+    print(f"model: {n_params:,} parameters; it speaks through the {codec.kind} codec"
+          + (" (the course codec, notebook 01)" if codec.kind == "mel-rvq" else " (SNAC)"))
 
     corpus = DATA_DIR / "course"
     questions = [r for r in read_manifest(corpus) if r["split"] == "test-voices"][:N_QUESTIONS]
@@ -248,38 +254,45 @@ if HAVE_MODEL:
 # %% [markdown]
 # One call answers it: `generate(model, "A1A2", audio=wave, batch_parallel=True)` computes the
 # Whisper features, builds the batch of two prompts of the diagram and decodes step by step until
-# audio layer 6 says `eoa` (end of audio). It returns the text ids and the undelayed SNAC frames
-# `[7, F]`, which the codec turns into 24 kHz audio.
+# audio layer 6 says `eoa` (end of audio). It returns the text ids and the undelayed audio frames
+# `[7, F]`, which the codec turns into 24 kHz audio (`voice(codec, frames)`); Whisper-base then
+# transcribes that audio, and a spoken answer counts as *heard right* when the transcript equals
+# the corpus answer in spoken form (`omni_lib.by_ear.spoken_form`: Whisper writes "4", the corpus "four").
 
 # %%
 def said(g) -> str:
     return tok.decode([t for t in g.text_ids if t < tok.n_text])
 
 
-def playable(frames: torch.Tensor) -> torch.Tensor:
-    """Audio specials inside a frame (a weak model's slip) are played as code 0, as streaming does."""
-    return frames.masked_fill(frames >= mcfg.audio_codebook_size, 0)
+def heard_right(heard: str, reference: str) -> bool:
+    return bool(spoken_form(heard)) and spoken_form(heard) == spoken_form(reference)
+
+
+def audible(wave: torch.Tensor):
+    """For Audio(normalize=False): scaled down only if it overshoots [-1, 1] (Griffin-Lim can)."""
+    return (wave / max(1.0, float(wave.abs().max()) if len(wave) else 0.0)).numpy()
 
 
 if HAVE_MODEL:
     t0 = time.perf_counter()
     answer = generate(model, "A1A2", audio=wave, sample_rate=16_000, batch_parallel=True)
     answer_s = time.perf_counter() - t0
-    speech = codec.decode(playable(answer.frames))                    # [F * 2048] at 24 kHz
+    speech = voice(codec, answer.frames)                              # [F * 2048] at 24 kHz
+    heard = transcribe(ears, [speech])[0]                             # what Whisper-base hears in it
     right = basic_normalise(said(answer)) == basic_normalise(q["answer"])
-    print(f"text answer: {said(answer)!r} ({'right' if right else 'wrong'}: the corpus says {q['answer']!r})")
-    print(f"spoken answer: {answer.frames.shape[1]} frames = {len(speech) / mcfg.sample_rate:.2f} s, "
-          f"{answer.steps} steps, stop {answer.stop!r}; {answer_s:.1f} s on this CPU (Whisper included)")
-    if not REAL_SNAC:
-        print(">>> random-weight SNAC (offline): the audio below is noise, not speech <<<")
-    display(Audio(speech.numpy(), rate=mcfg.sample_rate, normalize=False))
+    print(f"text answer:   {said(answer)!r} ({'right' if right else 'wrong'}: the corpus says {q['answer']!r})")
+    print(f"spoken answer: Whisper-base heard {heard!r} "
+          f"({'right' if heard_right(heard, q['answer']) else 'not the corpus answer'})")
+    print(f"{answer.frames.shape[1]} frames = {len(speech) / mcfg.sample_rate:.2f} s of speech, "
+          f"{answer.steps} steps, stop {answer.stop!r}; {answer_s:.1f} s on this CPU (Whisper features included)")
+    display(Audio(audible(speech), rate=mcfg.sample_rate, normalize=False))
 
 # %% [markdown]
 # **See it**: every kept step of the answer, laid out like the diagram's small grid (audio rows
 # from the speaking row, the text row it follows). The text leads and ends with `eot`, then
 # `pad_t` while the audio goes on. Audio layer *j* writes `pad_a` for its first *j + 1* steps; in
 # training, each layer's answer ends with `eoa`, one step later per layer, and decoding stops when
-# layer 6 says `eoa`. A well-trained model fills the staircase in between with SNAC codes; grey
+# layer 6 says `eoa`. A well-trained model fills the staircase in between with audio codes; grey
 # cells inside it are this small model's slips (`pad_a` where a code belongs, played as code 0).
 
 # %%
@@ -290,22 +303,25 @@ if HAVE_MODEL:
     plt.show()
 
 # %% [markdown]
-# **Check it** on a few more held-out-voice questions (text answers; notebook 05 compares the
-# three ways of answering, and 04 measures the accuracy on the whole held-out split).
+# **Check it** on a few more held-out-voice questions, written and spoken (notebook 05 compares the
+# three ways of answering, and 04 measures the accuracy on the whole held-out split, by ear too).
 
 # %%
 if HAVE_MODEL:
-    rows = ["| question (held-out voice) | corpus answer | the model's text answer |", "|---|---|---|"]
-    n_right = 0
-    for r in questions:
-        w = load_audio(corpus / r["question_audio"], target_rate=16_000)
-        g = answer if r is q else generate(model, "A1A2", audio=w, sample_rate=16_000, batch_parallel=True)
-        ok = basic_normalise(said(g)) == basic_normalise(r["answer"])
-        n_right += ok
-        rows.append(f"| {r['question']} ({r['voice']}) | {r['answer']} | {'✓' if ok else '✗'} {said(g)} |")
+    gens = [answer if r is q else generate(model, "A1A2", audio=load_audio(corpus / r["question_audio"], target_rate=16_000),
+                                           sample_rate=16_000, batch_parallel=True) for r in questions]
+    heards = transcribe(ears, [speech if g is answer else voice(codec, g.frames) for g in gens])   # one batch
+    rows = ["| question (held-out voice) | corpus answer | the model's text answer | what Whisper heard it say |",
+            "|---|---|---|---|"]
+    n_right = n_heard = 0
+    for r, g, h in zip(questions, gens, heards):
+        ok, ok_ear = basic_normalise(said(g)) == basic_normalise(r["answer"]), heard_right(h, r["answer"])
+        n_right, n_heard = n_right + ok, n_heard + ok_ear
+        rows.append(f"| {r['question']} ({r['voice']}) | {r['answer']} | {'✓' if ok else '✗'} {said(g)} | "
+                    f"{'✓' if ok_ear else '✗'} {h} |")
     display(Markdown("\n".join(rows)))
-    print(f"{n_right} / {len(questions)} exactly right; the tiny model is small and its corpus smaller: "
-          "expect some wrong sums")
+    print(f"text: {n_right} / {len(questions)} exactly right; speech: {n_heard} / {len(questions)} heard right. "
+          "The tiny model is small and its corpus smaller: expect some wrong sums")
 
 # %% [markdown]
 # ## 4. The same with the released Mini-Omni
@@ -326,8 +342,8 @@ if local or hub_reachable():
     print("released Mini-Omni says:", repr(rtok.decode([t for t in g.text_ids if t < rtok.n_text])))
     try:
         snac = Codec.load(cfg=mini_omni.cfg)    # the real SNAC (hubertsiuzdak/snac_24khz)
-        frames = g.frames.masked_fill(g.frames >= mini_omni.cfg.audio_codebook_size, 0)
-        display(Audio(snac.decode(frames).numpy(), rate=mini_omni.cfg.sample_rate, normalize=False))
+        display(Audio(audible(snac.decode(playable(g.frames, snac)[0])), rate=mini_omni.cfg.sample_rate,
+                      normalize=False))
     except HubUnavailable as e:
         print(f"no audio: the real SNAC needs the hub ({e})")
 else:
@@ -340,19 +356,21 @@ else:
 # %%
 numbers = dict(course_model=HAVE_MODEL, seconds=time.perf_counter() - t_start)
 if HAVE_MODEL:
-    numbers.update(params_tiny=n_params, real_snac=REAL_SNAC, right=f"{n_right}/{len(questions)}",
-                   answer_steps=answer.steps, answer_s=answer_s)
+    numbers.update(params_tiny=n_params, codec=codec.kind, right=f"{n_right}/{len(questions)}",
+                   heard_right=f"{n_heard}/{len(questions)}", answer_steps=answer.steps, answer_s=answer_s)
 report("00_tour", **numbers)
 
 # %% [markdown]
 # ## Summary
 # * Mini-Omni = a frozen Whisper encoder and an adapter (ears), Qwen2 (the brain), one table and one
-#   tied head sliced into 1 text + 7 SNAC layers (eight heads), SNAC's decoder (the mouth).
+#   tied head sliced into 1 text + 7 SNAC layers (eight heads), SNAC's decoder (the mouth). The
+#   course's tiny model has the same parts and speaks SNAC's 7-token frames through the course
+#   codec, which needs no hub; Whisper-base checks what it says.
 # * Every position carries 8 ids, averaged into one input; every step emits 8 tokens, the audio
 #   layers delayed 1 to 7 steps behind the text.
 # * Batch-parallel decoding speaks the answer a text-only row is writing.
 # * `generate(model, "A1A2", audio=wave, batch_parallel=True)` answers a spoken question in text
-#   and SNAC frames; `codec.decode` makes them audio.
+#   and audio frames; `voice(codec, frames)` makes them audio, `transcribe(ears, [audio])` text again.
 #
 # ## Exercises
 # No graded exercise goes with the tour; the eight in [exercises/](../exercises/README.md) follow

@@ -81,7 +81,9 @@ def mel_to_wave(mel: np.ndarray, n_samples: int, seed: int = 0) -> np.ndarray:
     magnitude = np.sqrt(linear)
     wave = librosa.griffinlim(magnitude, n_iter=GRIFFIN_LIM_ITERS, hop_length=HOP, n_fft=N_FFT,
                               length=n_samples, random_state=seed)
-    return wave.astype(np.float32)
+    # the rebuilt phase can overshoot a full-scale peak (measured up to 1.23 on a -1 dBFS answer):
+    # clip, sample by sample, so that streamed chunks and one-shot decodes stay alike
+    return np.clip(wave, -1.0, 1.0).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=1)
