@@ -250,7 +250,8 @@ right = {m: [basic_normalise(said(g)) == basic_normalise(r["answer"]) for g, r i
 
 speaking = ("A1A2", "batch-parallel")                              # A1T2 has no speech
 # an A1A2 answer whose frames equal batch-parallel's is the same speech: decoded and heard once
-differ = [i for i, (a, b) in enumerate(zip(answers["A1A2"], answers["batch-parallel"])) if not torch.equal(a.frames, b.frames)]
+differ = [i for i, (a, b) in enumerate(zip(answers["A1A2"], answers["batch-parallel"]))
+          if not torch.equal(a.frames, b.frames)]
 t0 = time.perf_counter()
 spoken = {"batch-parallel": [voice(codec, g.frames) for g in answers["batch-parallel"]]}     # 24 kHz waves
 spoken["A1A2"] = [voice(codec, g.frames) if i in differ else w
@@ -447,7 +448,7 @@ print(f"text {said(gen)!r} in {len(pieces)} pieces; {gen.frames.shape[1]} frames
       f"at steps {[c.step for c in chunks]} (the last one: the flushed tail)")
 print(f"Whisper-base heard  streamed: {heard_stream!r}\n"
       f"                    one-shot: {heard_once!r}\n"
-      f"  same words (normalised): {stream_same}; the corpus answer: {questions[k]['answer']!r}")
+      f"  same words (spoken form): {stream_same}; the corpus answer: {questions[k]['answer']!r}")
 print(f"log-mel distance, streamed vs one-shot: {stream_mel:.3f}; one-shot vs the mel its codes describe "
       f"(Griffin-Lim's own error): {codes_mel:.3f}")
 print(f"samples: {len(streamed)} streamed, {len(one_shot)} one-shot; not sample-equal (max |diff| "
