@@ -328,7 +328,7 @@ display(Markdown("\n".join([
     f"{ear['ceiling_heldout_original_wer']:.1%} / {ear['ceiling_heldout_codec_wer']:.1%} WER |"]
     + ([f"| naturalness proxy (DNSMOS overall, 1-5): original / codec round trip / the model's speech | "
         f"{ear['dnsmos_original']:.2f} / {ear['dnsmos_codec']:.2f} / {ear['dnsmos_model']:.2f} |"]
-       if ear.get("dnsmos_model") is not None else [])))
+       if ear.get("dnsmos_model") is not None else []))))
 targets = [("spoken QA by ear, seen questions, held-out voices", ear["by_ear_seen"], ">=", 0.85),
            ("T1A2 by ear, seen questions", ear["by_ear_t1a2_seen"], ">=", 0.90),
            ("consistency WER", ear["consistency_wer"], "<=", 0.06),
