@@ -145,7 +145,7 @@ def train_stage(run: Run) -> dict:
     ident = _identity(cfg, stage, run.seed, run.data)
     start = 0
     if run.resume and ckpt.exists():
-        saved = torch.load(ckpt, map_location=device, weights_only=False)   # our own file: optimizer state needs pickle
+        saved = torch.load(ckpt, map_location=device, weights_only=True)    # tensors and plain containers only: a swapped file cannot run code
         check_resume(saved["identity"], ident)
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
@@ -339,7 +339,7 @@ def train_course(out: str | Path, *, preset: str = "tiny", stages=(0, 1, 2, 3), 
             model = OmniModel.from_pretrained(final)
             continue
         retrained = True
-        if ckpt.exists() and (not resume or torch.load(ckpt, weights_only=False)["identity"] != recipe):
+        if ckpt.exists() and (not resume or torch.load(ckpt, weights_only=True)["identity"] != recipe):
             ckpt.unlink()                      # a different recipe's checkpoint: start this stage over
         if model is None:
             prev = out / f"stage{s - 1}" / "model"

@@ -276,3 +276,16 @@ def test_precision_choices():
     amp, head = _precision("auto", cpu)            # blocks in fp32 on a CPU; the head in bf16 only with AMX
     assert not isinstance(amp, torch.autocast)
     assert head == (torch.bfloat16 if torch.cpu._is_amx_tile_supported() else None)
+
+
+def test_resume_never_runs_code_from_a_swapped_checkpoint(tmp_path):
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "ran"), "w"))
+
+    (tmp_path / "ckpt.pt").write_bytes(pickle.dumps({"identity": Payload()}))
+    with pytest.raises(pickle.UnpicklingError):
+        train_stage(Run(fresh_model(), stage(), pools(), tmp_path, progress=False, resume=True))
+    assert not (tmp_path / "ran").exists()
