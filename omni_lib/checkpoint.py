@@ -116,9 +116,12 @@ def omni_to_litgpt(model) -> dict[str, torch.Tensor]:
 
 def read_release_config(path: str | Path) -> OmniConfig:
     """``model_config.yaml`` of the release -> an :class:`OmniConfig` (unsupported layouts refused)."""
-    import yaml
+    from omni_lib.cli import BadFile, read_yaml
 
-    y = yaml.safe_load(Path(path).read_text())
+    again = f"Download it again: huggingface-cli download {RELEASE_REPO} model_config.yaml --local-dir {Path(path).parent}"
+    y = read_yaml(path, what="LitGPT's model_config.yaml of the release", fix=again)
+    if not isinstance(y, dict):
+        raise BadFile(path, f"holds {type(y).__name__}, not LitGPT's settings (a mapping). {again}")
     expect = {"norm_class_name": "RMSNorm", "mlp_class_name": "LLaMAMLP", "parallel_residual": False,
               "rotary_percentage": 1.0, "scale_embeddings": False, "asr_adapter": "llamamlp", "bias": False}
     bad = {k: (y[k], v) for k, v in expect.items() if k in y and y[k] != v}
@@ -140,8 +143,9 @@ def read_release_config(path: str | Path) -> OmniConfig:
     return cfg
 
 
-def load_checked(model, sd: dict[str, torch.Tensor], *, source: str, tied_ok: bool) -> None:
-    """``load_state_dict`` that names every missing, unexpected or wrongly shaped tensor."""
+def load_checked(model, sd: dict[str, torch.Tensor], *, source: str, tied_ok: bool, config: str = "") -> None:
+    """``load_state_dict`` that names every missing, unexpected or wrongly shaped tensor (the weights
+    ``source`` against the model its ``config`` file describes)."""
     own = model.state_dict()
     if tied_ok:
         own.pop("lm_head.weight", None)
@@ -151,7 +155,9 @@ def load_checked(model, sd: dict[str, torch.Tensor], *, source: str, tied_ok: bo
                  for k, v in own.items() if k in sd and sd[k].shape != v.shape]
     if problems:
         more = f" (and {len(problems) - 8} more)" if len(problems) > 8 else ""
-        raise ValueError(f"{source} does not match the model config: " + "; ".join(problems[:8]) + more)
+        against = f"the model that {config} describes" if config else "the model config"
+        raise ValueError(f"{source} does not match {against}: " + "; ".join(problems[:8]) + more
+                         + ". Weights and config must come from one save: copy both again")
     model.load_state_dict(sd, strict=False)
     bad = [k for k, v in sd.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
@@ -175,10 +181,16 @@ def load_mini_omni(cls, ckpt_dir: str | Path, *, whisper: bool = True):
         raise FileNotFoundError(f"{d} lacks {', '.join(missing)}: a Mini-Omni checkpoint directory holds "
                                 f"{', '.join(RELEASE_FILES)} (huggingface-cli download {RELEASE_REPO} --local-dir DIR)")
     cfg = read_release_config(d / "model_config.yaml")
-    # weights_only: a checkpoint is data; never unpickle arbitrary objects (spec §4)
-    sd = torch.load(d / "lit_model.pth", map_location="cpu", weights_only=True, mmap=True)
+    from omni_lib.cli import BadFile, read_torch
+
+    # weights_only (in read_torch): a checkpoint is data; never unpickle arbitrary objects (spec §4)
+    sd = read_torch(d / "lit_model.pth", mmap=True,
+                    fix=f"Download it again: huggingface-cli download {RELEASE_REPO} lit_model.pth --local-dir {d}")
+    if not isinstance(sd, dict) or not all(torch.is_tensor(v) for v in sd.values()):
+        raise BadFile(d / "lit_model.pth", "is not a state dict (a mapping of names to tensors)")
     model = cls(cfg)
-    load_checked(model, litgpt_to_omni(sd, cfg), source=str(d / "lit_model.pth"), tied_ok=cfg.tie_word_embeddings)
+    load_checked(model, litgpt_to_omni(sd, cfg), source=str(d / "lit_model.pth"), tied_ok=cfg.tie_word_embeddings,
+                 config=str(d / "model_config.yaml"))
     if whisper:
         from omni_lib.encoder import WhisperEncoder
         from omni_lib.whisper_weights import load_whisper

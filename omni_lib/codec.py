@@ -9,7 +9,6 @@ and :class:`StreamingDecoder` decodes frames as they arrive, seamlessly.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import warnings
 from pathlib import Path
@@ -61,9 +60,15 @@ def load_snac(source: str | Path | None = None, *, random_init: bool = False, se
                                             f"and pytorch_model.bin, as in the hub repo {cfg.snac_model}")
         else:
             config_path, weights_path = _download(source, cfg)
-        model = SNAC(**json.loads(Path(config_path).read_text()))
-        # weights_only: a checkpoint is data, never code to unpickle (spec §4)
-        model.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
+        from omni_lib.cli import BadFile, read_json, read_torch
+
+        again = f"Copy it again from the hub repo {cfg.snac_model}"
+        try:
+            model = SNAC(**read_json(config_path, what="SNAC's config.json", fix=again))
+        except TypeError as e:
+            raise BadFile(config_path, f"not a SNAC config ({e}). {again}") from None
+        # weights_only (in read_torch): a checkpoint is data, never code to unpickle (spec §4)
+        model.load_state_dict(read_torch(weights_path, fix=again))
     check_model(model, cfg)
     return model.eval()
 

@@ -136,9 +136,21 @@ class WhisperEncoder(torch.nn.Module):
     def _lookup(self, key: str) -> torch.Tensor | None:
         if key in self._memory:
             return self._memory[key]
-        if self.cache_dir and (self.cache_dir / f"{key}.pt").is_file():
-            self._memory[key] = torch.load(self.cache_dir / f"{key}.pt", weights_only=True)
-            return self._memory[key]
+        path = self.cache_dir / f"{key}.pt" if self.cache_dir else None
+        if path is not None and path.is_file():
+            try:
+                feats = torch.load(path, weights_only=True)
+            except Exception as e:                   # cut short by a crash, or not ours: computed again
+                warnings.warn(f"{path}: damaged feature cache file ({type(e).__name__}); computing it again")
+                path.unlink(missing_ok=True)
+                return None
+            if not (torch.is_tensor(feats) and feats.dim() == 2 and feats.shape[1] == self.dim
+                    and torch.isfinite(feats).all()):
+                warnings.warn(f"{path}: not this encoder's features (or NaN/inf); computing them again")
+                path.unlink(missing_ok=True)
+                return None
+            self._memory[key] = feats
+            return feats
         return None
 
     def _store(self, key: str, feats: torch.Tensor) -> None:

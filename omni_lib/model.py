@@ -281,6 +281,47 @@ def quantize_int8(model: "OmniModel", entry: str | None = None) -> "OmniModel":
     return model.eval().requires_grad_(False)
 
 
+WHISPER_MAX_WINDOW_S = 30.0    # openai-whisper's positional embedding: 1500 positions of 20 ms
+
+
+def check_sections(cfg: OmniConfig, backbone: dict, source) -> None:
+    """Refuse a ``config.json`` whose ``omni`` section contradicts its ``backbone`` section.
+
+    The backbone is built from its own section, so a contradiction would load silently and run a
+    model other than the one ``cfg`` describes (e.g. another rope base). Every difference is named:
+
+        >>> cfg = OmniConfig.from_preset("tiny")
+        >>> check_sections(cfg, {"hidden_size": 192, "rope_parameters": {"rope_theta": 1e4}}, "config.json")
+        Traceback (most recent call last):
+        ...
+        omni_lib.cli.BadFile: config.json: its sections contradict each other: omni.rope_base = 1000000.0 but backbone.rope_theta = 10000.0. ...
+    """
+    from omni_lib.cli import BadFile
+
+    rope = (backbone.get("rope_parameters") or {}).get("rope_theta", backbone.get("rope_theta"))
+    pairs = [("n_layer", "num_hidden_layers", backbone.get("num_hidden_layers")),
+             ("n_embd", "hidden_size", backbone.get("hidden_size")),
+             ("n_head", "num_attention_heads", backbone.get("num_attention_heads")),
+             ("n_query_groups", "num_key_value_heads", backbone.get("num_key_value_heads")),
+             ("head_size", "head_dim", backbone.get("head_dim")),
+             ("intermediate_size", "intermediate_size", backbone.get("intermediate_size")),
+             ("norm_eps", "rms_norm_eps", backbone.get("rms_norm_eps")),
+             ("rope_base", "rope_theta", rope),
+             ("padded_vocab_size", "vocab_size", backbone.get("vocab_size")),
+             ("tie_word_embeddings", "tie_word_embeddings", backbone.get("tie_word_embeddings"))]
+    diffs = [f"omni.{ours} = {getattr(cfg, ours)!r} but backbone.{theirs} = {value!r}" for ours, theirs, value in pairs
+             if value is not None and (float(value) != float(getattr(cfg, ours)))]
+    longest = backbone.get("max_position_embeddings")
+    if longest is not None and longest < cfg.block_size:
+        diffs.append(f"omni.block_size = {cfg.block_size} but backbone.max_position_embeddings = {longest}")
+    if not 0 < cfg.whisper_window_s <= WHISPER_MAX_WINDOW_S:
+        diffs.append(f"omni.whisper_window_s = {cfg.whisper_window_s} but Whisper hears 0 to "
+                     f"{WHISPER_MAX_WINDOW_S:g} s")
+    if diffs:
+        raise BadFile(source, "its sections contradict each other: " + "; ".join(diffs)
+                      + ". Restore the file from the run that saved the model (save_pretrained writes both from one model)")
+
+
 class OmniModel(nn.Module):
     """Mini-Omni's language model: shared 8-row embedding, adapter splice, backbone, sliced head.
 
@@ -322,6 +363,10 @@ class OmniModel(nn.Module):
             T = ids.shape[-1]
             if L + 1 > T:
                 raise ValueError(f"{L} audio features do not fit in a prompt of {T} positions (need >= L + 1)")
+            if not torch.isfinite(audio_features).all():   # NaN would spread to every logit: refused, like NaN audio
+                bad = int((~torch.isfinite(audio_features)).sum())
+                raise ValueError(f"audio_features hold {bad} NaN or inf values; recompute them from the audio "
+                                 f"(model.audio_features) or delete the cache they came from")
             lengths = (torch.full((B,), L) if audio_lengths is None else torch.as_tensor(audio_lengths)).to(ids.device)
             a = self.adapter(audio_features.to(x.dtype))               # (B, L, d)
             a = nn.functional.pad(a, (0, 0, 1, T - L - 1))             # (B, T, d): feature k at position k + 1
@@ -488,23 +533,40 @@ class OmniModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, *, whisper: bool = False) -> "OmniModel":
-        """Load what :meth:`save_pretrained` wrote; ``whisper=True`` also attaches the config's Whisper."""
-        from safetensors.torch import load_file
+        """Load what :meth:`save_pretrained` wrote; ``whisper=True`` also attaches the config's Whisper.
+
+        A damaged ``config.json`` or ``model.safetensors``, or a ``config.json`` whose two sections
+        contradict each other, is refused with the file and the values named (see :func:`check_sections`).
+        """
         from transformers import AutoConfig, AutoModel
+
+        from omni_lib.cli import BadFile, read_json, read_safetensors
 
         d = Path(directory)
         for name in ("config.json", "model.safetensors"):
             if not (d / name).is_file():
                 raise FileNotFoundError(f"{d} has no {name}: not a model saved by OmniModel.save_pretrained")
-        meta = json.loads((d / "config.json").read_text())
-        cfg = OmniConfig(**meta["omni"])
-        bb = meta["backbone"]
-        backbone = AutoModel.from_config(AutoConfig.for_model(bb.pop("model_type"), **bb))
+        again = "Save the model again (OmniModel.save_pretrained) or copy the folder again"
+        meta = read_json(d / "config.json", what='{"omni": {...}, "backbone": {...}} from save_pretrained', fix=again)
+        if not isinstance(meta, dict) or not {"omni", "backbone"} <= set(meta):
+            raise BadFile(d / "config.json", f"has no 'omni' and 'backbone' sections: not written by "
+                                             f"OmniModel.save_pretrained. {again}")
+        try:
+            cfg = OmniConfig(**meta["omni"])
+        except (TypeError, ValueError) as e:
+            raise BadFile(d / "config.json", f"the 'omni' section is not a valid OmniConfig ({e}). {again}") from None
+        bb = dict(meta["backbone"])
+        check_sections(cfg, bb, d / "config.json")
+        try:
+            backbone = AutoModel.from_config(AutoConfig.for_model(bb.pop("model_type"), **bb))
+        except (KeyError, TypeError, ValueError) as e:
+            raise BadFile(d / "config.json", f"the 'backbone' section is not a valid transformers config "
+                                             f"({e}). {again}") from None
         model = cls(cfg, backbone)
         from omni_lib.checkpoint import load_checked
 
-        load_checked(model, load_file(str(d / "model.safetensors")), source=str(d / "model.safetensors"),
-                     tied_ok=cfg.tie_word_embeddings)
+        load_checked(model, read_safetensors(d / "model.safetensors", fix=again), source=str(d / "model.safetensors"),
+                     tied_ok=cfg.tie_word_embeddings, config=str(d / "config.json"))
         if whisper:
             from omni_lib.encoder import WhisperEncoder
             model.attach_whisper(WhisperEncoder.from_config(cfg))

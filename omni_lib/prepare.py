@@ -30,6 +30,7 @@ import torch
 from omni_lib import DATA_DIR
 from omni_lib.audio import load_audio, speed_perturb
 from omni_lib.batches import Example
+from omni_lib.cli import read_torch
 from omni_lib.config import OmniConfig
 
 CACHE = Path(__file__).resolve().parents[1] / "build" / "cache"
@@ -103,7 +104,8 @@ def shipped_codes(root: Path) -> dict | None:
     f = Path(root) / SHIPPED
     if not f.is_file():
         return None
-    shipped = torch.load(f, weights_only=True)
+    shipped = read_torch(f, fix="Restore it from the repository (git checkout -- data/course/mel-rvq.pt) "
+                                "or make it again: python -m omni_lib.prepare --ship")
     return shipped["codes"] if shipped.get("tag") == corpus_tag(Path(root)) else None
 
 
@@ -186,7 +188,7 @@ def prepare_course(cfg: OmniConfig, tokenizer=None, *, root: Path | str = DATA_D
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 torch.save(codes, cached.with_suffix(".tmp"))
                 cached.with_suffix(".tmp").replace(cached)              # atomic: no half-written cache file
-            frames[p] = torch.load(cached, weights_only=True)
+            frames[p] = read_torch(cached, fix="Delete it: it is made again on the next run")
 
     def ex(task, r, speed=1, **kw):
         return Example(task, meta={"id": r["id"], "item": r["item"], "voice": r.get("voice"), "split": r["split"],

@@ -280,8 +280,11 @@ class TextTokenizer:
     @classmethod
     def load(cls, path: str | os.PathLike, cfg: OmniConfig | None = None, source=None) -> "TextTokenizer":
         """Read :meth:`save`'s file; with ``cfg``, also check it fits below ``cfg.text_special_start``."""
-        data = json.loads(Path(path).read_text())
-        if data.get("format") != FORMAT:
+        from omni_lib.cli import read_json
+
+        data = read_json(path, what=f"a {FORMAT} tokenizer file (TextTokenizer.save)",
+                         fix="Save the tokenizer again (TextTokenizer.save)")
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ValueError(f"{path} is not a {FORMAT} tokenizer file")
         base = load_qwen2_tokenizer(source)
         if data["kept"] is not None and base.convert_ids_to_tokens(data["kept"]) != data["kept_tokens"]:

@@ -77,6 +77,19 @@ def whisper_dims(name: str):
                            n_text_state=width, n_text_head=heads, n_text_layer=dec)
 
 
+def is_whisper_source(name_or_path: PathLike) -> bool:
+    """Whether :func:`load_whisper` can try ``name_or_path``: an openai-whisper name or an existing
+    path (checked before anything loads, so a typo fails in a second).
+
+        >>> is_whisper_source("base"), is_whisper_source("bsae")
+        (True, False)
+    """
+    name = str(name_or_path)
+    size, english = (name[:-3], True) if name.endswith(".en") else (name, False)
+    known = size in _SIZES and (not english or size in ("tiny", "base", "small", "medium"))
+    return known or Path(name).expanduser().exists()
+
+
 def random_whisper(name: str, seed: int = 0, *, device: str = "cpu"):
     """openai-whisper's architecture for ``name`` with seeded random weights (and a warning)."""
     from whisper.model import Whisper
@@ -194,7 +207,9 @@ def _offline_parts(name: str) -> list[Path] | None:
 
 def _load_checkpoint(path: Path, name: str | None, device: str):
     from whisper.model import ModelDimensions
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+
+    from omni_lib.cli import read_torch
+    ckpt = read_torch(path, fix="Download it again, or pass a Whisper name (base, small, ...)")
     if not isinstance(ckpt, dict) or not {"dims", "model_state_dict"} <= ckpt.keys():
         raise ValueError(f"{path} is not an openai-whisper checkpoint (no 'dims' and 'model_state_dict')")
     return _build(ModelDimensions(**ckpt["dims"]), ckpt["model_state_dict"], ckpt.get("alignment_heads"),

@@ -335,7 +335,10 @@ class VoiceAssistantSource(Source):
         if self.row_cache is not None:
             path = _file(self.row_cache, self._key(r))
             if path.is_file():
-                return torch.load(path, weights_only=True)
+                try:
+                    return torch.load(path, weights_only=True)
+                except Exception:                     # cut short by a crash: read the parquet row again
+                    path.unlink(missing_ok=True)
         from .voice_assistant import parse_snac
 
         rec = self._record(r)
