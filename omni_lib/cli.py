@@ -29,6 +29,7 @@ import functools
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 DEBUG_ENV = "OMNI_DEBUG"
@@ -184,8 +185,10 @@ def writable_dir(path, option: str) -> Path:
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
         raise UsageError(f"{option} {path}: {probe} is a file, not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise UsageError(f"{option} {path}: {probe} is not writable; choose another {option}")
+    try:                         # a real file, not os.access: root passes os.access on read-only mounts
+        tempfile.TemporaryFile(dir=probe).close()
+    except OSError as e:
+        raise UsageError(f"{option} {path}: cannot write in {probe} ({e.strerror}); choose another {option}") from None
     return p
 
 
@@ -196,8 +199,9 @@ def writable_file(path, option: str) -> Path:
         raise UsageError(f"{option} {path}: is a folder; give a file name")
     if not p.parent.is_dir():
         raise UsageError(f"{option} {path}: the folder {p.parent} does not exist; create it first")
-    if not os.access(p.parent, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise UsageError(f"{option} {path}: not writable; choose another {option}")
+    writable_dir(p.parent, option)
+    if p.exists() and not os.access(p, os.W_OK):
+        raise UsageError(f"{option} {path}: the file is read-only; choose another {option}")
     return p
 
 

@@ -39,6 +39,8 @@ import numpy as np
 import torch
 
 from omni_lib.batches import Example, collate, loss_terms, positions
+from omni_lib.cli import (BadFile, UsageError, add_debug, at_least, command, existing_path, read_json, read_torch,
+                          writable_dir)
 from omni_lib.config import OmniConfig
 from omni_lib.stages import STAGES, Stage, apply_stage, get_stage
 from omni_lib.tokens import SPEECH_IN_TASKS
@@ -76,6 +78,46 @@ def save_checkpoint(path: Path, state: dict) -> None:
         tmp.unlink(missing_ok=True)
         old = f"; the previous checkpoint {path} is intact" if path.exists() else ""
         raise OSError(f"could not write checkpoint {path} ({e}){old}. Free disk space and resume with --resume") from e
+
+
+CHECKPOINT_KEYS = ("identity", "step", "model", "optimizer", "scheduler", "rng")
+
+
+def load_checkpoint(path: Path, device="cpu") -> dict:
+    """What :func:`save_checkpoint` wrote, read with ``weights_only=True``: tensors and plain
+    containers only, so a swapped file cannot run code. A damaged file is a :class:`BadFile`
+    that says what to do."""
+    fix = (f"Delete it to train this stage from step 0 (rm {path}), or put back a copy; the other "
+           f"files of {path.parent} are kept")
+    saved = read_torch(path, map_location=device, fix=fix)
+    missing = [k for k in CHECKPOINT_KEYS if not isinstance(saved, dict) or k not in saved]
+    if missing:
+        raise BadFile(path, f"not a training checkpoint of omni_lib.train (no {', '.join(missing)}). {fix}")
+    return saved
+
+
+def keep_metrics(metrics_file: Path, last_step: int) -> None:
+    """Keep each step ``<= last_step`` of ``metrics.jsonl`` once (its last record); drop the rest and
+    any line cut short by a kill. Rewritten atomically, so a kill now loses nothing.
+
+        >>> import tempfile; f = Path(tempfile.mkdtemp()) / "metrics.jsonl"
+        >>> _ = f.write_text('{"step": 1}\n{"step": 2}\n{"step": 1}\n{"step": 3}\n{"ste')
+        >>> keep_metrics(f, 2); f.read_text()
+        '{"step": 1}\n{"step": 2}\n'
+    """
+    if not metrics_file.exists():
+        return
+    rows: dict[int, str] = {}
+    for line in metrics_file.read_text().splitlines():
+        try:
+            step = json.loads(line)["step"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue                                     # the line a kill cut short: that step is redone
+        if isinstance(step, int) and step <= last_step:
+            rows[step] = line
+    tmp = metrics_file.with_name(metrics_file.name + ".tmp")
+    tmp.write_text("".join(rows[k] + "\n" for k in sorted(rows)))
+    os.replace(tmp, metrics_file)
 
 
 def _identity(cfg: OmniConfig, stage: Stage, seed: int, data: dict | None = None) -> dict:
@@ -131,6 +173,9 @@ def train_stage(run: Run) -> dict:
     cfg = model.cfg
     if stage.global_batch % world:
         raise ValueError(f"global batch {stage.global_batch} is not divisible by {world} processes")
+    for what, value in (("steps", stage.steps), ("global batch", stage.global_batch), ("micro batch", run.micro_batch)):
+        if value < 1:                   # -5 steps would save the untrained model, a micro batch of 0 loop forever
+            raise ValueError(f"stage {stage.name!r}: {what} must be at least 1, got {value}")
     device = next(model.parameters()).device
     groups = apply_stage(model, stage)
     opt = torch.optim.AdamW(groups, betas=(0.9, 0.95), eps=1e-8)
@@ -143,23 +188,29 @@ def train_stage(run: Run) -> dict:
     run.out.mkdir(parents=True, exist_ok=True)
     ckpt, metrics_file = run.out / "ckpt.pt", run.out / "metrics.jsonl"
     ident = _identity(cfg, stage, run.seed, run.data)
+    if rank == 0:                       # a save killed mid-write leaves a partial file: never read, so removed
+        for partial in (ckpt.with_name(ckpt.name + ".tmp"), metrics_file.with_name(metrics_file.name + ".tmp")):
+            partial.unlink(missing_ok=True)
     start = 0
     if run.resume and ckpt.exists():
-        saved = torch.load(ckpt, map_location=device, weights_only=True)    # tensors and plain containers only: a swapped file cannot run code
-        check_resume(saved["identity"], ident)
+        saved = load_checkpoint(ckpt, device)
+        try:
+            check_resume(saved["identity"], ident)
+        except ValueError as e:
+            raise BadFile(ckpt, str(e)) from None
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
         sched.load_state_dict(saved["scheduler"])
         torch.set_rng_state(saved["rng"]["torch"])
         random.setstate(saved["rng"]["python"])
         start = saved["step"]
-        if rank == 0 and metrics_file.exists():   # drop the steps logged after the checkpoint: they are redone
-            kept = [x for x in metrics_file.read_text().splitlines() if x.strip() and json.loads(x)["step"] <= start]
-            metrics_file.write_text("".join(x + "\n" for x in kept))
-    elif run.resume and rank == 0 and run.progress:
-        print(f"no checkpoint in {run.out} to resume from: stage {stage.name!r} starts at step 0")
-    elif rank == 0:
-        metrics_file.unlink(missing_ok=True)
+        if rank == 0:                   # drop the steps logged after the checkpoint: they are redone
+            keep_metrics(metrics_file, start)
+    else:
+        if run.resume and rank == 0 and run.progress:
+            print(f"no checkpoint in {run.out} to resume from: stage {stage.name!r} starts at step 0")
+        if rank == 0:                   # from step 0 every step is logged again (a kill before the first save too)
+            metrics_file.unlink(missing_ok=True)
     amp, head_dtype = _precision(run.precision, device)
     per_rank = stage.global_batch // world
     model.train()
@@ -404,20 +455,14 @@ DEFAULT_INIT = "Qwen/Qwen2-0.5B"    # the text LM that learns to talk (spec §8)
 
 def train_at_scale(args) -> int:
     """``main`` for every preset but ``tiny``: the corpora of ``--data-config``, built lazily per rank."""
-    from omni_lib.data.mixture import build_mixture, load_data_config, parse_overrides
+    from omni_lib.data.mixture import build_mixture, load_data_config
 
-    if args.stage == "all":
-        raise SystemExit(f"--preset {args.preset}: train one stage at a time: --stage 1, then 2, then 3")
-    if not args.data_config:
-        raise SystemExit(f"--preset {args.preset} needs --data-config FILE naming its corpora "
-                         f"(the documented example: configs/mini-omni-data.yaml)")
+    if not hasattr(args, "overrides"):
+        check_args(args)                          # called directly, not through main
     s = int(args.stage)
-    try:
-        stage = get_stage(args.preset, s)
-        data = load_data_config(args.data_config, cache=args.cache)
-        overrides = parse_overrides(args.override)
-    except (KeyError, FileNotFoundError, ValueError) as e:
-        raise SystemExit(str(e.args[0] if isinstance(e, KeyError) else e)) from None
+    stage = get_stage(args.preset, s)
+    data = load_data_config(args.data_config, cache=args.cache)   # a bad config: one line naming its key (main)
+    overrides = args.overrides
     stage = dataclasses.replace(stage, steps=args.steps or stage.steps,
                                 global_batch=args.global_batch or stage.global_batch)
     device = setup_distributed()
@@ -450,47 +495,47 @@ def train_at_scale(args) -> int:
 def _start_model(args, s: int, overrides: dict, out: Path):
     """(model, tokenizer): stage 1 from a text LM (``--init``, default Qwen2-0.5B), later stages from
     the previous stage's ``model/`` (or ``--init``, a model saved by a stage)."""
-    from omni_lib.hub import HubUnavailable, hub_file
+    from omni_lib.hub import hub_file
     from omni_lib.model import OmniModel
     from omni_lib.text import TextTokenizer
 
     init = args.init or (DEFAULT_INIT if s == 1 else str(out / f"stage{s - 1}" / "model"))
     local = Path(init).expanduser()
-    if (local / "config.json").is_file() and "omni" in json.loads((local / "config.json").read_text()):
+    if (local / "config.json").is_file() and "omni" in read_json(local / "config.json", fix="Copy the model again"):
         model = OmniModel.from_pretrained(local)          # a stage's output: its config travels with it
         differ = {k: (getattr(model.cfg, k, None), v) for k, v in overrides.items() if getattr(model.cfg, k, None) != v}
         if differ:
-            raise SystemExit(f"--override {differ} (model, asked) contradicts the config saved in {local}; "
+            raise UsageError(f"--override {differ} (model, asked) contradicts the config saved in {local}; "
                              f"overrides only shape the model of stage 1")
         saved = local / "text_tokenizer.json"
         tok = TextTokenizer.load(saved, model.cfg) if saved.is_file() else TextTokenizer.for_config(model.cfg)
         return model, tok
     if s > 1:
-        raise SystemExit(f"--init {init}: no model saved by a stage there. Stage {s} starts from stage {s - 1}'s "
+        raise UsageError(f"--init {init}: no model saved by a stage there. Stage {s} starts from stage {s - 1}'s "
                          f"model: train stage {s - 1} with the same --out first, or pass --init")
     if not local.exists() and init.startswith((".", "/", "~")):
-        raise SystemExit(f"--init {init}: no such directory (stage 1 starts from a text LM, default {DEFAULT_INIT})")
-    try:
-        cfg = OmniConfig.from_preset(args.preset, **overrides)
-        if not local.exists():                            # a hub name: fail fast and clearly when offline
-            hub_file(init, "config.json", what=f"the text LM to start from (--init {init})",
-                     how="Or pass --init DIR, a local copy of a Qwen2-family model.")
-    except (HubUnavailable, TypeError) as e:
-        raise SystemExit(str(e)) from None
+        raise UsageError(f"--init {init}: no such directory (stage 1 starts from a text LM, default {DEFAULT_INIT})")
+    cfg = OmniConfig.from_preset(args.preset, **overrides)
+    if not local.exists():                                # a hub name: fail fast and clearly when offline (main)
+        hub_file(init, "config.json", what=f"the text LM to start from (--init {init})",
+                 how="Or pass --init DIR, a local copy of a Qwen2-family model.")
     model = OmniModel.from_text_lm(str(local) if local.exists() else init, cfg, seed=args.seed)
     source = local if (local / "tokenizer.json").is_file() else None
     return model, TextTokenizer.for_config(model.cfg, source=source)
 
 
+@command("python -m omni_lib.train")
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Train one stage (or all) of Any Model Can Talk.")
-    ap.add_argument("--preset", default="tiny")
+    """``python -m omni_lib.train ...`` (see the module docstring); the arguments are checked before
+    anything loads, and a wrong one is one line on stderr with exit code 2."""
+    ap = argparse.ArgumentParser(prog="python -m omni_lib.train", description="Train one stage (or all) of Any Model Can Talk.")
+    ap.add_argument("--preset", default="tiny", help=f"a preset with a training recipe: {', '.join(sorted(STAGES))}")
     ap.add_argument("--stage", default="all", help="0, 1, 2, 3 or 'all' (tiny: the whole course pipeline)")
     ap.add_argument("--out", default="build/tiny")
-    ap.add_argument("--steps", type=int, default=None, help="override the stage's step count")
+    ap.add_argument("--steps", type=at_least(1), default=None, help="override the stage's step count")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/stage<S>/ckpt.pt")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--micro-batch", type=int, default=None,
+    ap.add_argument("--micro-batch", type=at_least(1), default=None,
                     help="examples per forward pass, per process (default: 16 for tiny, 8 at scale)")
     ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
                     help="auto: bf16 autocast on a GPU; on a CPU with AMX the head products in bf16; else fp32")
@@ -498,29 +543,82 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init", default=None, help="start from this model directory (default: the previous stage's; "
                                                  f"mini-omni stage 1: the text LM {DEFAULT_INIT})")
     # --preset mini-omni (any preset but tiny): the corpora come from a data config
-    ap.add_argument("--data-config", default=None, help="YAML naming the corpora of each task "
+    ap.add_argument("--data-config", default=None, help="not tiny: YAML naming the corpora of each task "
                                                         "(see configs/mini-omni-data.yaml)")
-    ap.add_argument("--cache", default=None, help="features/codes/index cache (default: the data config's cache:)")
-    ap.add_argument("--global-batch", type=int, default=None, help="override the stage's global batch (192)")
+    ap.add_argument("--cache", default=None, help="not tiny: features/codes/index cache (default: the data config's cache:)")
+    ap.add_argument("--global-batch", type=at_least(1), default=None, help="override the stage's global batch (192)")
     ap.add_argument("--codec", default=None, choices=["mel-rvq", "snac"],
                     help="tiny only: the answers' codec (default mel-rvq, the course codec, works offline; "
                          "snac: real SNAC codes, needs the hub once; use another --out)")
     ap.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
-                    help="OmniConfig fields for stage 1, e.g. whisper_window_s=4 (for smoke tests)")
+                    help="not tiny: OmniConfig fields for stage 1, e.g. whisper_window_s=4 (for smoke tests)")
+    add_debug(ap)
     args = ap.parse_args(argv)
+    check_args(args)
+    return _main(ap, args)
 
-    from omni_lib.hub import HubUnavailable
 
+def check_args(args) -> None:
+    """Refuse, before anything loads, what the chosen preset and stage cannot do or would ignore.
+
+    Sets ``args.stage`` to an int (or ``"all"``) and ``args.overrides`` to the parsed ``--override``."""
+    from omni_lib.data.mixture import parse_overrides
+
+    if args.preset not in STAGES:
+        raise UsageError(f"--preset {args.preset!r}: no training recipe; choose one of {', '.join(sorted(STAGES))}")
+    stages = sorted(STAGES[args.preset])
+    if args.stage != "all":
+        try:
+            args.stage = int(args.stage)
+        except ValueError:
+            args.stage = None
+        if args.stage not in stages:
+            raise UsageError(f"--stage: --preset {args.preset} has stages {', '.join(map(str, stages))}"
+                             + (" or 'all'" if args.preset == "tiny" else ""))
+    writable_dir(args.out, "--out")
+    tiny = args.preset == "tiny"
+    if tiny:
+        unused = [opt for opt, value in (("--data-config", args.data_config), ("--cache", args.cache),
+                                         ("--override", args.override)) if value]
+        if unused:
+            raise UsageError(f"{' '.join(unused)}: --preset tiny trains on the course corpus with its own fixed "
+                             f"shape; {'these options are' if len(unused) > 1 else 'this option is'} for the "
+                             f"paper-scale presets (--preset mini-omni)")
+        if args.stage == "all":
+            unused = [opt for opt, value in (("--steps", args.steps), ("--init", args.init),
+                                             ("--micro-batch", args.micro_batch), ("--global-batch", args.global_batch),
+                                             ("--grad-checkpointing", args.grad_checkpointing),
+                                             ("--precision", args.precision != "auto")) if value]
+            if unused:
+                raise UsageError(f"{' '.join(unused)}: --stage all runs the course pipeline with each stage's own "
+                                 f"recipe; pass --stage 0, 1, 2 or 3 to change one stage")
+        elif args.init is not None:
+            if args.stage == 0:
+                raise UsageError("--init: stage 0 trains the text LM from random weights; --init is for stages 1-3")
+            existing_path(args.init, "--init", kind="dir", hint="a model/ folder saved by a stage")
+        args.overrides = {}
+        return
+    if args.codec not in (None, "snac"):
+        raise UsageError(f"--codec {args.codec}: --preset {args.preset} speaks through SNAC, as the released model does")
+    if args.stage == "all":
+        raise UsageError(f"--preset {args.preset}: train one stage at a time: --stage 1, then 2, then 3")
+    if not args.data_config:
+        raise UsageError(f"--preset {args.preset} needs --data-config FILE naming its corpora "
+                         f"(the documented example: configs/mini-omni-data.yaml)")
+    existing_path(args.data_config, "--data-config", kind="file", hint="the example is configs/mini-omni-data.yaml")
+    if args.cache is not None:
+        writable_dir(args.cache, "--cache")
+    if args.init is not None and args.init.startswith((".", "/", "~")):
+        existing_path(args.init, "--init", kind="dir")
     try:
-        return _main(ap, args)
-    except HubUnavailable as e:             # e.g. --codec snac offline: named asset, no traceback
-        raise SystemExit(f"train: {e}") from None
+        args.overrides = parse_overrides(args.override)
+        OmniConfig.from_preset(args.preset, **args.overrides)       # unknown keys and impossible values
+    except (TypeError, ValueError) as e:
+        raise UsageError(f"--override: {e}") from None
 
 
 def _main(ap: argparse.ArgumentParser, args) -> int:
     if args.preset != "tiny":
-        if args.codec not in (None, "snac"):
-            ap.error(f"--codec {args.codec}: --preset {args.preset} speaks through SNAC, as the released model does")
         return train_at_scale(args)
     if args.stage == "all":
         summary = train_course(args.out, preset=args.preset, resume=True, seed=args.seed, codec=args.codec)
@@ -534,8 +632,8 @@ def _main(ap: argparse.ArgumentParser, args) -> int:
     device = setup_distributed()
     cfg = OmniConfig.from_preset(args.preset, **({"codec": args.codec} if args.codec else {}))
     stage = get_stage(args.preset, s)
-    if args.steps:
-        stage = dataclasses.replace(stage, steps=args.steps)
+    stage = dataclasses.replace(stage, steps=args.steps or stage.steps,
+                                global_batch=args.global_batch or stage.global_batch)
     data = prepare_course(cfg, progress=int(os.environ.get("RANK", 0)) == 0)
     init = Path(args.init) if args.init else Path(args.out) / f"stage{s - 1}" / "model"
     torch.manual_seed(args.seed)

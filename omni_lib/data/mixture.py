@@ -97,7 +97,10 @@ def load_data_config(path: str | Path, *, cache: str | Path | None = None) -> Da
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data config {path} does not exist (an example: configs/mini-omni-data.yaml)")
-    raw = yaml.safe_load(path.read_text()) or {}
+    from omni_lib.cli import read_yaml
+
+    raw = read_yaml(path, what="a data config (datasets: and tasks:)",
+                    fix="Fix it; configs/mini-omni-data.yaml is a complete example") or {}
     where = str(path)
 
     def fail(key, why, exc=ValueError):
