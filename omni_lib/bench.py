@@ -59,7 +59,8 @@ import warnings
 import torch
 
 from omni_lib import bench_train
-from omni_lib.config import OmniConfig
+from omni_lib.cli import add_debug, at_least, command, positive
+from omni_lib.config import PRESETS, OmniConfig
 from omni_lib.decode import Request, decode_steps
 from omni_lib.model import Int8Linear, OmniModel, _attend, _rotate, quantize_int8
 from omni_lib.tokens import TokenSpace, build_batch_parallel
@@ -534,21 +535,23 @@ def run_eval(argv: list[str]):
     return bench_main(argv)
 
 
+@command("python -m omni_lib.bench")
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["eval"]:                        # before argparse, so that every option reaches eval as is
         out = run_eval(argv[1:])
         return out if isinstance(out, int) else 0
     p = argparse.ArgumentParser(prog="python -m omni_lib.bench", description=__doc__.split("\n\n")[0])
+    add_debug(p)
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("decode", help="decoding speed: ours vs plain vs reference-style, batch-parallel")
-    d.add_argument("--preset", default="mini-omni", help="config preset (mini-omni: the released shape; tiny: seconds)")
+    d.add_argument("--preset", default="mini-omni", choices=sorted(PRESETS), help="config preset (mini-omni: the released shape; tiny: seconds)")
     d.add_argument("--dtype", choices=DTYPES, default="fp32",
                    help="our weights: fp32, bf16 (weights and activations) or int8 (weights; fp32 activations)")
     d.add_argument("--steps", type=int, default=64, help="decoding steps per run (default 64)")
-    d.add_argument("--rounds", type=int, default=2, help="runs of each decoder, interleaved (default 2)")
-    d.add_argument("--audio-seconds", type=float, default=2.0, help="length of the spoken question (default 2 s)")
-    d.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, i.e. the cores)")
+    d.add_argument("--rounds", type=at_least(1), default=2, help="runs of each decoder, interleaved (default 2)")
+    d.add_argument("--audio-seconds", type=positive(float), default=2.0, help="length of the spoken question (default 2 s)")
+    d.add_argument("--threads", type=at_least(1), default=None, help="torch threads (default: torch's, i.e. the cores)")
     d.add_argument("--reference", choices=["both", "fp32", "same", "none"], default="both",
                    help="reference-style decode in fp32, in --dtype, both (default) or none")
     d.add_argument("--no-plain", action="store_true", help="skip the plain loop (fast=False)")

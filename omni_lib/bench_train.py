@@ -35,7 +35,8 @@ With everything trained this is the usual ``6 · N · tokens`` plus the attentio
 (2 n_head + 2 n_query_groups) + 3 · d · intermediate): 357.8 M for mini-omni; the head slices
 are 152,000 × 896 (text) and 4,160 × 896 (each audio layer).
 
-    >>> from omni_lib.config import OmniConfig
+    >>> from omni_lib.cli import UsageError, at_least, positive
+from omni_lib.config import OmniConfig
     >>> p = matmul_params(OmniConfig.from_preset("mini-omni"))
     >>> p["blocks"], p["text_head"], p["audio_head"]
     (357826560, 136192000, 3727360)
@@ -364,33 +365,34 @@ def format_train(r: dict) -> str:
 
 # ---------------------------------------------------------------------------------- command line
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="mini-omni",
+    p.add_argument("--preset", default="mini-omni", choices=sorted(STAGES),
                    help="config preset (mini-omni: the released shape; tiny: seconds)")
     p.add_argument("--stage", type=int, default=None, help="stage of STAGES[preset] whose parameters train "
                    "(default: the last, everything but Whisper)")
     p.add_argument("--task", choices=TRAIN_TASKS + ("mix",), default="A1A2",
                    help="the examples' task (default A1A2); mix: the stage's own task mix")
-    p.add_argument("--micro-batch", type=int, default=1,
+    p.add_argument("--micro-batch", type=at_least(1), default=1,
                    help="examples per forward/backward (default 1: a full-size stage-3 step needs ~11 GB of RAM)")
-    p.add_argument("--accum", type=int, default=1, help="micro-batches per optimizer step (default 1)")
-    p.add_argument("--seq-len", type=int, default=512,
+    p.add_argument("--accum", type=at_least(1), default=1, help="micro-batches per optimizer step (default 1)")
+    p.add_argument("--seq-len", type=at_least(1), default=512,
                    help="positions per example (default 512; the paper padded to 2048)")
     p.add_argument("--precision", choices=["fp32", "bf16", "auto"], default="fp32",
                    help="bf16: autocast; auto: as train.py by default (on a CPU with AMX, the head in bf16)")
     p.add_argument("--grad-checkpointing", action="store_true",
                    help="recompute activations in backward (less memory)")
-    p.add_argument("--steps", type=int, default=2, help="timed optimizer steps (default 2)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed steps first (default 1)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, i.e. the cores)")
-    p.add_argument("--hours", type=float, default=24.0, help="time budget per stage for the schedule arithmetic")
-    p.add_argument("--pad-to", type=int, default=PAPER_PAD_TO,
+    p.add_argument("--steps", type=at_least(1), default=2, help="timed optimizer steps (default 2)")
+    p.add_argument("--warmup", type=at_least(0), default=1, help="untimed steps first (default 1)")
+    p.add_argument("--threads", type=at_least(1), default=None, help="torch threads (default: torch's, i.e. the cores)")
+    p.add_argument("--hours", type=positive(float), default=24.0, help="time budget per stage for the schedule arithmetic")
+    p.add_argument("--pad-to", type=at_least(0), default=PAPER_PAD_TO,
                    help="the schedule's positions per example (default 2048, as the paper; 0: each example's own)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.steps < 1 or args.warmup < 0 or args.micro_batch < 1 or args.accum < 1:
-        raise SystemExit("--steps, --micro-batch and --accum must be at least 1, --warmup at least 0")
+    if args.stage is not None and args.stage not in STAGES[args.preset]:
+        raise UsageError(f"--stage {args.stage}: --preset {args.preset} has stages "
+                         f"{', '.join(map(str, sorted(STAGES[args.preset])))}")
     log = None if args.json else (lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True))
     busy = os.getloadavg()[0]
     if busy >= 1.0:

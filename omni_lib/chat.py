@@ -8,6 +8,10 @@
 or one written by ``OmniModel.save_pretrained`` (the course's training saves its tokenizer
 beside it). Speech in uses batch-parallel A1A2 by default; text in uses T1A2. At the end it
 prints where the time went: Whisper, prefill, first audio, steps per second.
+
+Wrong input fails before any model loads, in one line (exit 2): a missing ``--ckpt`` or ``--audio``,
+an ``--out`` whose folder does not exist or whose extension soundfile cannot write. An answer with
+no speech is an error too (exit 1, ``--out`` not written), not a silently missing file.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ import sys
 import time
 from pathlib import Path
 
+from omni_lib.cli import CommandError, UsageError, add_debug, at_least, command, existing_path, writable_file
+
+RELEASE_REPO = "gpt-omni/mini-omni"
+
 
 def load_for_chat(ckpt: str):
     """(model, tokenizer) from a release directory or one of ours."""
@@ -24,7 +32,7 @@ def load_for_chat(ckpt: str):
     from omni_lib.text import TextTokenizer
 
     d = Path(ckpt)
-    if (d / "lit_model.pth").exists() or str(ckpt) == "gpt-omni/mini-omni":
+    if (d / "lit_model.pth").exists() or str(ckpt) == RELEASE_REPO:
         model = OmniModel.from_mini_omni(ckpt)
         tok = TextTokenizer.for_config(model.cfg, source=d if (d / "tokenizer.json").is_file() else None)
     elif (d / "model.safetensors").exists():
@@ -32,27 +40,45 @@ def load_for_chat(ckpt: str):
         tok_file = d / "text_tokenizer.json"
         tok = TextTokenizer.load(tok_file, model.cfg) if tok_file.is_file() else TextTokenizer.for_config(model.cfg)
     else:
-        raise SystemExit(f"{ckpt}: not a model directory (expected lit_model.pth + model_config.yaml, or "
+        raise UsageError(f"{ckpt}: not a model directory (expected lit_model.pth + model_config.yaml, or "
                          f"model.safetensors + config.json from OmniModel.save_pretrained)")
     return model, tok
 
 
+@command("python -m omni_lib.chat")
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description="Ask a Mini-Omni model a question, by voice or text.")
+    ap = argparse.ArgumentParser(prog="python -m omni_lib.chat", description="Ask a Mini-Omni model a question, by voice or text.")
     ap.add_argument("--ckpt", required=True, help="model directory (the release or ours)")
     q = ap.add_mutually_exclusive_group(required=True)
     q.add_argument("--audio", help="a spoken question (wav/flac, any rate)")
     q.add_argument("--text", help="a written question")
-    ap.add_argument("--out", help="where to write the spoken answer (wav, 24 kHz)")
+    ap.add_argument("--out", help="where to write the spoken answer (wav, 24 kHz); an answer without speech "
+                                  "is an error (exit 1), nothing is written")
     ap.add_argument("--no-batch-parallel", action="store_true", help="speech in: plain A1A2 instead of [A1A2, A1T2]")
     ap.add_argument("--text-only", action="store_true", help="answer in text only (A1T2 / T1T2)")
-    ap.add_argument("--max-steps", type=int, default=None, help="generated steps at most (default: to the context end)")
+    ap.add_argument("--max-steps", type=at_least(1), default=None, help="generated steps at most (default: to the context end)")
     ap.add_argument("--snac", default=None, help="SNAC models only: SNAC directory or hub id "
                                                  "(default: hubertsiuzdak/snac_24khz); a course-codec model "
                                                  "speaks through its own codec.pt")
     ap.add_argument("--random-snac", action="store_true", help="SNAC models, offline demo: random weights (noise!)")
-    ap.add_argument("--chunk-frames", type=int, default=4, help="frames per streamed audio chunk")
+    ap.add_argument("--chunk-frames", type=at_least(1), default=4, help="frames per streamed audio chunk")
+    add_debug(ap)
     args = ap.parse_args(argv)
+    # everything a user can get wrong is checked before a model loads (a load takes seconds to minutes)
+    if args.ckpt != RELEASE_REPO:
+        existing_path(args.ckpt, "--ckpt", kind="dir", hint=f"a model folder, or {RELEASE_REPO} for the release")
+    if args.out:
+        import soundfile as sf
+
+        writable_file(args.out, "--out")
+        ext = Path(args.out).suffix.lstrip(".").upper()
+        if ext not in sf.available_formats():
+            raise UsageError(f"--out {args.out}: soundfile cannot write .{ext.lower() or '(no extension)'} files; "
+                             f"use .wav or .flac")
+        if args.text_only:
+            raise UsageError("--out with --text-only: a text-only answer has no speech to write; drop one of them")
+    if args.snac and args.random_snac:
+        raise UsageError("--snac and --random-snac: give one of them")
 
     import soundfile as sf
     import torch
@@ -61,17 +87,15 @@ def main(argv: list[str] | None = None) -> dict:
     from omni_lib.codec import speaking_codec
     from omni_lib.decode import AudioChunk, Generation, TextPiece, stream
 
+    # the question is read first: an unreadable file fails before any model loads
+    wave = load_audio(args.audio, target_rate=16_000) if args.audio else None
     t0 = time.perf_counter()
     model, tok = load_for_chat(args.ckpt)
-    try:
-        codec = speaking_codec(model.cfg, args.ckpt, snac=args.snac, random_snac=args.random_snac)
-    except (ValueError, FileNotFoundError) as e:
-        raise SystemExit(f"chat: {e}") from None
+    codec = speaking_codec(model.cfg, args.ckpt, snac=args.snac, random_snac=args.random_snac)
     load_s = time.perf_counter() - t0
 
     kw, whisper_ms = {}, 0.0
     if args.audio:
-        wave = load_audio(args.audio, target_rate=16_000)
         t = time.perf_counter()
         feats, lengths = model.audio_features([wave], 16_000)
         whisper_ms = (time.perf_counter() - t) * 1000
@@ -110,6 +134,9 @@ def main(argv: list[str] | None = None) -> dict:
           f"(real time needs {model.cfg.frames_per_second:.2f}); load {load_s:.1f} s, Whisper {whisper_ms:.0f} ms, "
           f"first text {_ms(first_text)}, first audio {_ms(first_audio)} after the start of decoding; "
           f"{report['audio_s']:.2f} s of speech" + (f" -> {args.out}" if report["out"] else ""), file=sys.stderr)
+    if args.out and not len(audio):     # said, not silent: a script waiting for the file must not find nothing
+        raise CommandError(f"the answer has no speech ({result.steps} steps, stop: {result.stop}); nothing "
+                           f"written to {args.out}. Allow more steps (--max-steps) or ask again")
     return report
 
 

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from omni_lib.cli import UsageError, add_debug, at_least, command, writable_dir
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_ENV = "OMNI_COURSE_RESULTS"
 
@@ -41,18 +43,25 @@ def notebooks(only: list[str] | None = None) -> list[Path]:
     if only:
         found = [nb for nb in found if any(nb.name.startswith(o) or o in nb.stem for o in only)]
         if not found:
-            raise SystemExit(f"no notebook matches {only}; see notebooks/")
+            raise UsageError(f"--only {' '.join(only)}: no notebook matches; see notebooks/")
     return found
 
 
+@command("python -m omni_lib.course")
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="tiny", help="config preset passed to every notebook (default: tiny)")
+    from omni_lib.config import PRESETS
+
+    ap = argparse.ArgumentParser(prog="python -m omni_lib.course", description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="tiny", choices=sorted(PRESETS),
+                    help="config preset passed to every notebook (default: tiny)")
     ap.add_argument("--only", nargs="*", help="notebook numbers or names to run, e.g. 01 02")
     ap.add_argument("--out", default=str(ROOT / "build"), help="where executed notebooks go")
-    ap.add_argument("--timeout", type=int, default=7200,
+    ap.add_argument("--timeout", type=at_least(1), default=7200,
                     help="seconds allowed per cell (notebook 04 trains the course model on first run: ~20 min here)")
+    add_debug(ap)
     args = ap.parse_args(argv)
+    selected = notebooks(args.only)              # a wrong --only fails before anything runs
+    writable_dir(args.out, "--out")
 
     import papermill  # imported here: the library itself does not need it
 
@@ -63,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ[RESULTS_ENV] = str(results)
 
     rows, failed = [], False
-    for nb in notebooks(args.only):
+    for nb in selected:
         print(f"=== {nb.name} (preset {args.preset})", flush=True)
         t0 = time.perf_counter()
         try:

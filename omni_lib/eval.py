@@ -33,8 +33,10 @@ transcript line, an unreadable FLAC (see :class:`omni_lib.data.LibriSpeech`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -45,6 +47,8 @@ from pathlib import Path
 import torch
 
 from omni_lib import DATA_DIR
+from omni_lib.cli import (CommandError, UsageError, add_debug, at_least, command, existing_path, read_json,
+                          writable_dir)
 from omni_lib.wer import PAPER_TABLE, SPLITS, markdown_table, normalise, score, word_errors  # noqa: F401
 
 OPENSLR = ("https://www.openslr.org/resources/12", "https://us.openslr.org/resources/12")
@@ -218,26 +222,59 @@ def read_jsonl(path: Path) -> dict[str, dict]:
     warning, and the file rewritten without it; its utterance is simply decoded again."""
     if not path.is_file():
         return {}
-    good, bad = {}, 0
+    good, bad, repeated = {}, 0, 0
     lines = path.read_text(encoding="utf-8").splitlines()
     for line in lines:
         try:
             rec = json.loads(line)
+            repeated += rec["id"] in good
             good[rec["id"]] = rec
         except (json.JSONDecodeError, KeyError, TypeError):
             bad += bool(line.strip())
-    if bad or (lines and not path.read_bytes().endswith(b"\n")):
-        warnings.warn(f"{path}: dropped {bad} damaged line(s) (an interrupted run); they are decoded again")
+    if repeated:                        # e.g. written by an older version without the run lock: one line per id
+        warnings.warn(f"{path}: {repeated} id(s) appeared twice; kept the last line of each")
+    if bad or repeated or (lines and not path.read_bytes().endswith(b"\n")):
+        if bad:
+            warnings.warn(f"{path}: dropped {bad} damaged line(s) (an interrupted run); they are decoded again")
         tmp = path.with_suffix(".tmp")
         tmp.write_text("".join(json.dumps(r) + "\n" for r in good.values()), encoding="utf-8")
         tmp.replace(path)
     return good
 
 
+@contextlib.contextmanager
+def run_lock(run_dir: Path):
+    """Hold ``run_dir/.lock`` while a run writes there: a second eval into the same folder is refused
+    (its lines would interleave with ours and repeat ids). The lock is the operating system's
+    (``flock``), so a killed run leaves no stale lock behind."""
+    import fcntl
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = run_dir / ".lock"
+    with open(lock, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise CommandError(f"{run_dir} is in use by another evaluation ({holder}); wait for it to finish, "
+                               f"or pass another --out or --name") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()}")
+        f.flush()
+        try:
+            yield
+        finally:
+            f.seek(0)
+            f.truncate()
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def _check_run_dir(run_dir: Path, identity: dict) -> None:
     """Resume only results of this very model: others are moved aside (kept), not mixed in."""
     meta = run_dir / "run.json"
-    if meta.is_file() and json.loads(meta.read_text()) != identity:
+    if meta.is_file() and read_json(meta, fix="Delete it: the results beside it are then resumed as this run's") != identity:
         stale = run_dir / f"stale-{time.strftime('%Y%m%d-%H%M%S')}"
         stale.mkdir()
         for f in list(run_dir.glob("*.jsonl")) + [meta]:
@@ -292,6 +329,12 @@ def run_asr(rec, data_root: str | Path, splits, out: str | Path, *, batch_size: 
             max_samples: int | None = None, progress: bool = True, device: str = "cpu") -> dict:
     """Evaluate recogniser ``rec`` on ``splits``; the summary dict that :func:`main` returns."""
     data_root, out = Path(data_root), Path(out)
+    with run_lock(out / rec.name):
+        return _run_asr(rec, data_root, splits, out, batch_size=batch_size, max_samples=max_samples,
+                        progress=progress, device=device)
+
+
+def _run_asr(rec, data_root: Path, splits, out: Path, *, batch_size, max_samples, progress, device) -> dict:
     run_dir = out / rec.name
     _check_run_dir(run_dir, rec.identity)
     summary = {"run": rec.name, "data_root": str(data_root), "device": device, "batch_size": batch_size,
@@ -320,7 +363,7 @@ def run_asr(rec, data_root: str | Path, splits, out: str | Path, *, batch_size: 
     summary.update(wer=total["wer"], wer_orthographic=total["wer_orthographic"], rtfx=total["rtfx"],
                    skipped=len(summary["problems"]))
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
-    runs = [json.loads(p.read_text()) for p in sorted(out.glob("*/summary.json"))]
+    runs = [read_json(p, fix="Delete it, or run that evaluation again to rewrite it") for p in sorted(out.glob("*/summary.json"))]
     summary["table"] = markdown_table(runs)
     (out / "table.md").write_text(summary["table"])
     (run_dir / "table.md").write_text(markdown_table([summary]))
@@ -330,12 +373,35 @@ def run_asr(rec, data_root: str | Path, splits, out: str | Path, *, batch_size: 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ckpt", help="a Mini-Omni model directory: the release (lit_model.pth) or ours (model.safetensors)")
     p.add_argument("--whisper", help="an openai-whisper baseline: a name (base, small, ...) or checkpoint path")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=at_least(1), default=16)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=at_least(1), default=None,
                    help="CPU threads for torch (default: torch's choice); on a shared machine 1 is often faster")
+    add_debug(p)
 
 
+def check_model_args(args, *, need_one: bool = True) -> None:
+    """Before anything loads: one model (``--ckpt`` or ``--whisper``), that exists, on a device that exists."""
+    from omni_lib.whisper_weights import is_whisper_source
+
+    if need_one and (args.ckpt is None) == (args.whisper is None):
+        raise UsageError("give exactly one of --ckpt DIR (a Mini-Omni model) or --whisper NAME_OR_PATH")
+    if args.ckpt is not None and args.whisper is not None:
+        raise UsageError("--ckpt and --whisper: give one model")
+    if args.ckpt is not None:
+        existing_path(args.ckpt, "--ckpt", kind="dir", hint="a model folder (lit_model.pth or model.safetensors)")
+    if args.whisper is not None and not is_whisper_source(args.whisper):
+        raise UsageError(f"--whisper {args.whisper}: not a Whisper model name (tiny, base, small, medium, large-v3, "
+                         f"turbo, ... and *.en) nor an existing checkpoint file or folder")
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as e:
+        raise UsageError(f"--device {args.device}: {e}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {args.device}: no CUDA GPU here; use --device cpu")
+
+
+@command("python -m omni_lib.eval")
 def main(argv: list[str] | None = None) -> dict:
     """``python -m omni_lib.eval asr ...`` (or ``bench ...``); returns the summary as a dict."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -344,6 +410,7 @@ def main(argv: list[str] | None = None) -> dict:
     if argv[:1] == ["ear"]:
         return ear_main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m omni_lib.eval", description=__doc__.splitlines()[0])
+    add_debug(p)
     sub = p.add_subparsers(dest="command", required=True)
     a = sub.add_parser("asr", help="WER on LibriSpeech-layout splits, resumable, with the paper's table")
     sub.add_parser("bench", help="batched decoding against one utterance at a time (see bench --help)")
@@ -351,15 +418,18 @@ def main(argv: list[str] | None = None) -> dict:
     _add_model_args(a)
     a.add_argument("--data-root", default=str(DATA_DIR / "LibriSpeech"), help="folder holding the split folders")
     a.add_argument("--splits", nargs="+", default=list(SPLITS))
-    a.add_argument("--max-samples", type=int, default=None, help="at most this many utterances per split, evenly spaced over it")
+    a.add_argument("--max-samples", type=at_least(1), default=None, help="at most this many utterances per split, evenly spaced over it")
     a.add_argument("--out", default="build/eval", help="results: OUT/<run>/<split>.jsonl, OUT/table.md")
     a.add_argument("--name", default=None, help="the run's name in the table (default: from the model)")
     a.add_argument("--download", action="store_true", help="fetch missing LibriSpeech splits from OpenSLR")
     a.add_argument("--no-progress", action="store_true", help="no progress bars")
     a.add_argument("--quiet", action="store_true", help="no progress bars and no table (notebooks print their own)")
     args = p.parse_args(argv)
-    if args.batch_size < 1 or (args.max_samples is not None and args.max_samples < 1):
-        p.error("--batch-size and --max-samples must be at least 1")
+    check_model_args(args)
+    writable_dir(args.out, "--out")
+    if not args.download:
+        existing_path(args.data_root, "--data-root", kind="dir", hint="the folder holding the split folders "
+                      "(or pass --download for LibriSpeech)")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.download:
@@ -391,14 +461,19 @@ def ear_main(argv: list[str] | None = None) -> dict:
     p.add_argument("--whisper", default="base", help="the listener: an openai-whisper name or checkpoint (default base)")
     p.add_argument("--data-root", default=str(DATA_DIR / "course"), help="the course corpus")
     p.add_argument("--out", default="build/eval-ear", help="results: OUT/by_ear.json and sample answers OUT/*.wav")
+    add_debug(p)
     args = p.parse_args(argv)
     if not Path(args.data_root, "assistant.jsonl").is_file():
         p.error(f"--data-root {args.data_root}: no assistant.jsonl there (the course corpus is data/course)")
+    existing_path(args.ckpt, "--ckpt", kind="dir", hint="a course model folder (model.safetensors, codec.pt)")
+    from omni_lib.whisper_weights import is_whisper_source
+
+    if not is_whisper_source(args.whisper):
+        raise UsageError(f"--whisper {args.whisper}: not a Whisper model name (tiny, base, small, ...) nor an "
+                         f"existing checkpoint")
+    writable_dir(args.out, "--out")
     model, tok = load_for_chat(args.ckpt)
-    try:
-        codec = speaking_codec(model.cfg, args.ckpt)
-    except (ValueError, FileNotFoundError) as e:
-        raise SystemExit(f"eval ear: {e}") from None
+    codec = speaking_codec(model.cfg, args.ckpt)
     data = prepare_course(model.cfg, tok, root=args.data_root)
     report = score_by_ear(model, data, codec, whisper=args.whisper, data_root=args.data_root, progress=True)
     out = Path(args.out)
@@ -430,10 +505,12 @@ def bench_main(argv: list[str] | None = None) -> dict:
     _add_model_args(p)
     p.add_argument("--data-root", default=str(DATA_DIR / "course"))
     p.add_argument("--split", default="test-voices")
-    p.add_argument("--n", type=int, default=16, help="utterances")
-    p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--n", type=at_least(1), default=16, help="utterances")
+    p.add_argument("--rounds", type=at_least(1), default=1)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    check_model_args(args, need_one=False)
+    existing_path(args.data_root, "--data-root", kind="dir")
     if args.threads:
         torch.set_num_threads(args.threads)
     rec = _bench_recognizer(args)

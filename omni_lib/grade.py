@@ -39,6 +39,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from omni_lib.cli import UsageError, add_debug, command
+
 EXERCISES_DIR = Path(__file__).resolve().parent.parent / "exercises"
 STUB, SOLUTION = "exercise.py", "solution.py"
 POINTS = 10                                   # per exercise, shared equally by its tests
@@ -63,7 +65,7 @@ def resolve(names: list[str], root: Path = EXERCISES_DIR) -> list[str]:
         hits = [e for e in known if e == name] or [e for e in known if e.startswith(name)]
         if len(hits) != 1:
             why = "matches none" if not hits else f"matches {len(hits)}: {', '.join(hits)}"
-            raise SystemExit(f"exercise {name!r} {why}; the exercises are: {', '.join(known)}")
+            raise UsageError(f"exercise {name!r} {why}; the exercises are: {', '.join(known)}")
         out.append(hits[0])
     return out
 
@@ -240,8 +242,10 @@ def format_table(scores: list[Score]) -> str:
     return "\n".join(rows)
 
 
+@command("python -m omni_lib.grade")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m omni_lib.grade", description=__doc__.split("\n\n")[0])
+    add_debug(p)
     p.add_argument("exercises", nargs="*", help="exercise names or unique prefixes (default: all)")
     who = p.add_mutually_exclusive_group()
     who.add_argument("--solutions", action="store_true", help="grade the reference solutions (all must pass)")

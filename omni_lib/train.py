@@ -97,7 +97,7 @@ def load_checkpoint(path: Path, device="cpu") -> dict:
 
 
 def keep_metrics(metrics_file: Path, last_step: int) -> None:
-    """Keep each step ``<= last_step`` of ``metrics.jsonl`` once (its last record); drop the rest and
+    r"""Keep each step ``<= last_step`` of ``metrics.jsonl`` once (its last record); drop the rest and
     any line cut short by a kill. Rewritten atomically, so a kill now loses nothing.
 
         >>> import tempfile; f = Path(tempfile.mkdtemp()) / "metrics.jsonl"

@@ -42,5 +42,7 @@ def test_report_appends_results(tmp_path, monkeypatch, capsys):
 
 
 def test_unknown_notebook_selection_is_a_clear_error():
-    with pytest.raises(SystemExit, match="no notebook matches"):
+    from omni_lib.cli import UsageError
+
+    with pytest.raises(UsageError, match="no notebook matches"):
         course.notebooks(["99"])

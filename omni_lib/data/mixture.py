@@ -47,6 +47,7 @@ import torch
 import yaml
 
 from omni_lib.batches import TRAIN_TASKS, Example
+from omni_lib.cli import UsageError, add_debug, command, existing_path, writable_dir
 from omni_lib.config import OmniConfig
 
 from .corpus import MAX_WARNINGS, CorpusWarning
@@ -364,6 +365,7 @@ def prepare(mix: Mixture, *, datasets: Sequence[str] | None = None, rank: int = 
     return {"items": hi - lo, "failed": failed, "errors": errors[:20]}
 
 
+@command("python -m omni_lib.data.mixture")
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m omni_lib.data.mixture",
                                  description="Index the corpora of a data config and cache their features and codes.")
@@ -377,19 +379,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--datasets", nargs="*", default=None,
                     help="compute features and codes of these datasets only (the rest fill the cache as training asks)")
     ap.add_argument("--index-only", action="store_true", help="only walk the corpora and write the indexes")
+    add_debug(ap)
     args = ap.parse_args(argv)
+    from omni_lib.config import PRESETS
+
+    if args.preset not in PRESETS:
+        raise UsageError(f"--preset {args.preset!r}: choose one of {', '.join(sorted(PRESETS))}")
+    existing_path(args.config, "--config", kind="file", hint="the example is configs/mini-omni-data.yaml")
+    unknown = set(args.tasks or ()) - set(TRAIN_TASKS)
+    if unknown:
+        raise UsageError(f"--tasks {' '.join(sorted(unknown))}: the tasks are {', '.join(TRAIN_TASKS)}")
+    try:
+        cfg = OmniConfig.from_preset(args.preset, **parse_overrides(args.override))
+    except (TypeError, ValueError) as e:
+        raise UsageError(f"--override: {e}") from None
+    if args.cache is not None:
+        writable_dir(args.cache, "--cache")
 
     from omni_lib.text import TextTokenizer
 
-    try:
-        data = load_data_config(args.config, cache=args.cache)
-    except (FileNotFoundError, ValueError) as e:
-        raise SystemExit(str(e)) from None
+    data = load_data_config(args.config, cache=args.cache)       # a bad key: one line naming it (@command)
     if data.cache is None:
-        raise SystemExit(f"{args.config} has no cache: and no --cache was given: nothing to prepare into")
+        raise UsageError(f"{args.config} has no cache: and no --cache was given: nothing to prepare into")
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
-    cfg = OmniConfig.from_preset(args.preset, **parse_overrides(args.override))
     tokenizer = TextTokenizer.for_config(cfg)
     mix = build_mixture(data, cfg, tokenizer, tasks=args.tasks, device=device, load_models=not args.index_only,
                         progress=rank == 0)
@@ -397,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.index_only:
         unknown = set(args.datasets or ()) - set(mix.sources)
         if unknown:
-            raise SystemExit(f"--datasets {sorted(unknown)}: not among the datasets of these tasks "
+            raise UsageError(f"--datasets {sorted(unknown)}: not among the datasets of these tasks "
                              f"({sorted(mix.sources)})")
         report["prepare"] = prepare(mix, datasets=args.datasets, rank=rank, world=world, progress=rank == 0)
     if rank == 0 or report.get("prepare", {}).get("failed"):

@@ -22,6 +22,8 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
+from omni_lib.cli import add_debug, command, existing_path, writable_dir
+
 
 def to_librispeech(src: str | Path, dst: str | Path, splits=("train",)) -> dict[str, dict[str, int]]:
     """Link ``src/<split>`` (MLS layout) into ``dst/<split>`` (LibriSpeech layout); counts per split."""
@@ -56,12 +58,18 @@ def to_librispeech(src: str | Path, dst: str | Path, splits=("train",)) -> dict[
     return report
 
 
+@command("python -m omni_lib.data.mls")
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m omni_lib.data.mls", description=__doc__.splitlines()[0])
     ap.add_argument("src", help="an unpacked MLS language folder, e.g. data/mls_english")
     ap.add_argument("dst", help="where to write the LibriSpeech layout (links to the audio)")
     ap.add_argument("--splits", nargs="+", default=["train"])
+    add_debug(ap)
     args = ap.parse_args(argv)
+    existing_path(args.src, "src", kind="dir", hint="an unpacked MLS language folder, e.g. data/mls_english")
+    for split in args.splits:
+        existing_path(Path(args.src) / split, "--splits", kind="dir")
+    writable_dir(args.dst, "dst")
     print(to_librispeech(args.src, args.dst, args.splits))
     return 0
 

@@ -71,6 +71,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import DATA_DIR
+from ..cli import add_debug, at_least, command, writable_dir
 from . import domain
 from .domain import Item, rank
 
@@ -487,6 +488,7 @@ def _megabytes(path: Path) -> float:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 1e6
 
 
+@command("python -m omni_lib.data.synth")
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m omni_lib.data.synth", description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, help="output folder (default data/course with --small, "
@@ -494,9 +496,12 @@ def main(argv=None) -> int:
     ap.add_argument("--small", action="store_true", help="fewer voices per question: the shipped "
                                                          "copy (< 30 MB)")
     ap.add_argument("--seed", type=int, default=0, help="held-out items and voice assignment (default 0)")
-    ap.add_argument("--limit", type=int, help="only the first N training and N held-out items")
-    ap.add_argument("--jobs", type=int, help="parallel engine processes (default: CPU count)")
+    ap.add_argument("--limit", type=at_least(1), help="only the first N training and N held-out items")
+    ap.add_argument("--jobs", type=at_least(1), help="parallel engine processes (default: CPU count)")
+    add_debug(ap)
     args = ap.parse_args(argv)
+    if args.out is not None:
+        writable_dir(args.out, "--out")
     try:
         generate(args.out, seed=args.seed, small=args.small, limit=args.limit, jobs=args.jobs)
     except (EngineMissing, FileExistsError) as e:
