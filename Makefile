@@ -3,14 +3,15 @@
 #   make test     the whole test suite, notebooks included
 #   make lab      JupyterLab on notebooks/
 #   make grade    grade the exercises in exercises/ (see exercises/README.md; EXERCISES="02_delay" for one)
+#   make pins     rewrite constraints.txt from $(VENV) after an upgrade that passed the tests
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PRESET ?= tiny
 
-.PHONY: setup course test lab clean grade
+.PHONY: setup course test lab clean grade pins
 
-$(STAMP): pyproject.toml scripts/setup.sh
+$(STAMP): pyproject.toml scripts/setup.sh constraints.txt
 	bash scripts/setup.sh $(VENV)
 	touch $(STAMP)
 
@@ -27,6 +28,9 @@ lab: $(STAMP)
 
 grade: $(STAMP)
 	$(PY) -m omni_lib.grade $(EXERCISES) $(GRADE_ARGS)
+
+pins:
+	bash scripts/pin.sh $(VENV)
 
 clean:
 	rm -rf build
