@@ -35,8 +35,7 @@ With everything trained this is the usual ``6 · N · tokens`` plus the attentio
 (2 n_head + 2 n_query_groups) + 3 · d · intermediate): 357.8 M for mini-omni; the head slices
 are 152,000 × 896 (text) and 4,160 × 896 (each audio layer).
 
-    >>> from omni_lib.cli import UsageError, at_least, positive
-from omni_lib.config import OmniConfig
+    >>> from omni_lib.config import OmniConfig
     >>> p = matmul_params(OmniConfig.from_preset("mini-omni"))
     >>> p["blocks"], p["text_head"], p["audio_head"]
     (357826560, 136192000, 3727360)
@@ -58,6 +57,7 @@ from pathlib import Path
 import torch
 
 from omni_lib.batches import SPEECH_ANSWER, TRAIN_TASKS, Example, collate, make_example
+from omni_lib.cli import UsageError, at_least, positive
 from omni_lib.config import OmniConfig
 from omni_lib.encoder import n_features
 from omni_lib.stages import STAGES, Stage, get_stage, trainable_summary

@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> dict:
     add_debug(ap)
     args = ap.parse_args(argv)
     # everything a user can get wrong is checked before a model loads (a load takes seconds to minutes)
+    if args.audio:
+        existing_path(args.audio, "--audio", kind="file", hint="a spoken question (wav, flac, ogg, mp3)")
     if args.ckpt != RELEASE_REPO:
         existing_path(args.ckpt, "--ckpt", kind="dir", hint=f"a model folder, or {RELEASE_REPO} for the release")
     if args.out:

@@ -282,8 +282,8 @@ class TextTokenizer:
         """Read :meth:`save`'s file; with ``cfg``, also check it fits below ``cfg.text_special_start``."""
         from omni_lib.cli import read_json
 
-        data = read_json(path, what=f"a {FORMAT} tokenizer file (TextTokenizer.save)",
-                         fix="Save the tokenizer again (TextTokenizer.save)")
+        data = read_json(path, what="the file TextTokenizer.save writes",
+                         fix="Save the tokenizer again, or copy the model folder again")
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ValueError(f"{path} is not a {FORMAT} tokenizer file")
         base = load_qwen2_tokenizer(source)
