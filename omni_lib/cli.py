@@ -255,7 +255,7 @@ def read_torch(path, *, fix: str, map_location="cpu", mmap: bool = False):
     try:
         return torch.load(p, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
-        # torch's own message suggests weights_only=False, i.e. running the file's code: never that
+        # torch's own message suggests turning weights_only off, i.e. running the file's code: never that
         why = str(e).split("\n")
         detail = next((line.strip() for line in why if "Unsupported global" in line or "GLOBAL" in line), "")
         raise BadFile(p, "holds Python objects other than tensors and plain containers, which are refused "
