@@ -106,7 +106,7 @@ def command(prog: str):
 
 
 def _message(e: BaseException) -> str:
-    text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+    text = str(e)
     if isinstance(e, OSError) and e.filename and str(e.filename) not in text:
         text = f"{e.filename}: {text}"
     return text or type(e).__name__
