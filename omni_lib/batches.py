@@ -205,3 +205,34 @@ def loss_terms(model, batch: dict, *, head_dtype: torch.dtype | None = None) -> 
     text = sums["text"] / counts["text"].clamp(min=1)
     audio = sums["audio"] / counts["audio"].clamp(min=1)
     return {"text": text, "audio": audio, "loss": text + audio}
+
+
+@torch.no_grad()
+def feed_own_predictions(model, batch: dict, rate: float, generator: torch.Generator | None = None) -> dict:
+    """Parallel scheduled sampling: replace a share ``rate`` of the fed-back audio tokens by the model's own
+    teacher-forced guesses, so that training sees the kind of history generation feeds it.
+
+    Teacher-forced, a fed-back code is always right; generating, the model is fed its own codes, and a
+    model that learnt to continue only from right codes derails after its first wrong one (exposure
+    bias). One extra forward without gradients gives the guess of every audio target; the input that
+    target is fed back into (the next position, same row) gets the guess with probability ``rate``.
+    Targets, masks and text rows are untouched. Returns a new batch (``ids`` replaced).
+    """
+    if rate <= 0 or not batch["mask"][:, :TEXT_ROW].any():
+        return batch
+    cfg = model.cfg
+    device = next(model.parameters()).device
+    ids, mask = batch["ids"].to(device).clone(), batch["mask"].to(device)
+    feats = batch.get("features")
+    h = model(ids, None if feats is None else feats.to(device),
+              None if feats is None else batch["lengths"].to(device), text_rows=[], audio_rows=[]).hidden
+    W, ts = model.lm_head.weight, TokenSpace(cfg)
+    for j in range(cfg.n_audio_layers):
+        b, t = mask[:, j, :-1].nonzero(as_tuple=True)                   # a target at t is fed back at t + 1
+        if not len(b):
+            continue
+        start = ts.audio_offset(j)
+        guess = (h[b, t] @ W[start: start + cfg.audio_vocab_size].T).argmax(-1)    # (N,) raw values
+        take = torch.rand(len(b), generator=generator).to(device) < rate
+        ids[b[take], j, t[take] + 1] = guess[take] + start
+    return {**batch, "ids": ids}

@@ -43,6 +43,8 @@ class Stage:
     global_batch: int                # examples per optimizer step, over all ranks and accumulation
     adapter_lr: float | None = None  # a separate peak LR for the adapter (the paper: 1e-3 in stage 1)
     weight_decay: float = 0.0
+    self_feed: float = 0.0           # share of fed-back audio codes replaced by the model's own guesses
+                                     # (parallel scheduled sampling, batches.feed_own_predictions)
 
 
 def _stage(name, trains, tasks, **kw) -> Stage:

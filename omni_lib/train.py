@@ -38,7 +38,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from omni_lib.batches import Example, collate, loss_terms, positions
+from omni_lib.batches import Example, collate, feed_own_predictions, loss_terms, positions
 from omni_lib.cli import (BadFile, UsageError, add_debug, at_least, command, existing_path, read_json, read_torch,
                           writable_dir)
 from omni_lib.config import OmniConfig
@@ -227,7 +227,11 @@ def train_stage(run: Run) -> dict:
         for k, mb in enumerate(micro):
             sync = contextlib.nullcontext() if world == 1 or k == len(micro) - 1 else trained.no_sync()
             with sync, amp:
-                terms = loss_terms(trained if world == 1 else _DDPView(trained), collate(mb, cfg), head_dtype=head_dtype)
+                batch = collate(mb, cfg)
+                if stage.self_feed:             # a pure function of (seed, step, micro-batch): resume stays exact
+                    gen = torch.Generator().manual_seed(zlib.crc32(f"{run.seed}/{step}/{k}".encode()))
+                    batch = feed_own_predictions(model, batch, stage.self_feed, gen)
+                terms = loss_terms(trained if world == 1 else _DDPView(trained), batch, head_dtype=head_dtype)
                 # mean over the global batch; DDP averages over ranks, hence the factor `world`
                 loss = terms["loss"].sum() * world / stage.global_batch
             loss.backward()

@@ -5,7 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from omni_lib.batches import IGNORE, Example, answer_grid, collate, loss_terms, make_example, positions
+from omni_lib.batches import (IGNORE, Example, answer_grid, collate, feed_own_predictions, loss_terms, make_example,
+                              positions)
 from omni_lib.config import OmniConfig
 from omni_lib.decode import generate
 from omni_lib.model import OmniModel, OmniOutput
@@ -162,3 +163,29 @@ def test_positions_without_building_the_example(task):
         ex = Example(task, question=list(range(5, 5 + n_q)), answer=list(range(5, 5 + n_a)),
                      frames=torch.randint(0, 4096, (7, F), generator=g), features=torch.randn(L, CFG.whisper_dim))
         assert positions(ex) == make_example(ex, CFG)[0].shape[1]
+
+
+def test_own_predictions_replace_fed_back_audio_only():
+    """Scheduled sampling: with rate 1 every fed-back audio input holds the model's own guess of the
+    target before it (argmax of that layer's logits, as greedy generation would feed it); the text
+    row, the prompt, the targets and the masks stay; rate 0 and text-only batches change nothing."""
+    torch.manual_seed(0)
+    model = OmniModel(CFG).eval()
+    batch = collate([ex("T1A2"), ex("A1A2"), ex("T1T2")], CFG)
+    assert feed_own_predictions(model, batch, 0.0) is batch
+    text_only = collate([ex("T1T2"), ex("ASR")], CFG)
+    assert feed_own_predictions(model, text_only, 1.0) is text_only
+    fed = feed_own_predictions(model, batch, 1.0, torch.Generator().manual_seed(0))
+    logits = model(batch["ids"], batch["features"], batch["lengths"]).audio_logits     # (B, 7, T, Va)
+    for j in range(7):
+        after = torch.zeros_like(batch["mask"][:, j])
+        after[:, 1:] = batch["mask"][:, j, :-1]                      # inputs fed from an audio target
+        want = logits[:, j].argmax(-1) + TS.audio_offset(j)          # (B, T): guess of the target at t
+        assert torch.equal(fed["ids"][:, j][after], want[:, :-1][batch["mask"][:, j, :-1]])
+        assert torch.equal(fed["ids"][:, j][~after], batch["ids"][:, j][~after])
+    assert torch.equal(fed["ids"][:, 7], batch["ids"][:, 7])
+    assert fed["targets"] is batch["targets"] and fed["mask"] is batch["mask"]
+    assert not torch.equal(fed["ids"], batch["ids"])
+    half = feed_own_predictions(model, batch, 0.5, torch.Generator().manual_seed(1))
+    changed = (half["ids"] != batch["ids"]).sum()
+    assert 0 < changed < (fed["ids"] != batch["ids"]).sum()
