@@ -394,7 +394,7 @@ def train_course(out: str | Path, *, preset: str = "tiny", stages=(0, 1, 2, 3), 
             model = OmniModel.from_pretrained(final)
             continue
         retrained = True
-        if ckpt.exists() and (not resume or torch.load(ckpt, weights_only=True)["identity"] != recipe):
+        if ckpt.exists() and (not resume or load_checkpoint(ckpt)["identity"] != recipe):
             ckpt.unlink()                      # a different recipe's checkpoint: start this stage over
         if model is None:
             prev = out / f"stage{s - 1}" / "model"
