@@ -57,8 +57,10 @@ def test_text_ability_survives_and_spoken_questions_get_answers(summary):
 
 def test_the_model_is_heard_saying_answers(summary):
     """By ear (Whisper-base listening to the model's own speech through its codec): far above what
-    silence (0) or one fixed answer (1 of 57) would score, and the codec itself loses little."""
+    silence (0) or one fixed answer (1 of 57) would score, above the recipe without scheduled sampling
+    (35-39 % / 47-62 % on two machines: it derailed after a wrong code), and the codec itself loses little."""
     last = summary["3"]
-    assert last["by_ear_seen"] > 0.15 and last["by_ear_t1a2_seen"] > 0.15
+    assert last["by_ear_seen"] > 0.4 and last["by_ear_t1a2_seen"] > 0.5
+    assert last["consistency_wer"] < 0.5                                    # it says what it writes
     assert last["ceiling_fitted_codec_wer"] <= last["ceiling_fitted_original_wer"] + 0.05
     assert last["ceiling_heldout_codec_wer"] <= last["ceiling_heldout_original_wer"] + 0.05
