@@ -39,7 +39,7 @@
 # training, spoken QA, whether the text ability survives, the audio heads, and finally the model's
 # own speech, judged **by ear**: Whisper-base transcribes what it says.
 #
-# The first run trains (about 15 minutes on 2 cores) and caches the result in `build/tiny`; later
+# The first run trains (about 15 minutes of training, 20 with the evaluations, on 2 cores) and caches the result in `build/tiny`; later
 # runs, and notebooks 00, 05 and 06, reuse it.
 #
 # **Targets (tiny preset, 2 CPU cores)**, checked at the end: ASR WER on held-out voices ≤ 5 %;
