@@ -75,6 +75,7 @@ from omni_lib.stages import STAGES, apply_stage, trainable_summary
 from omni_lib.viz import plot_id_grid
 
 warnings.filterwarnings("ignore", message=".*RANDOM weights.*")
+warnings.filterwarnings("ignore", message=".*past_key_values.*deprecated", category=FutureWarning)   # transformers 5.25
 cfg = OmniConfig.from_preset(PRESET, **({"codec": CODEC} if CODEC else {}))
 corpus = DATA_DIR / "course"
 
