@@ -8,11 +8,13 @@
 
 The ``tiny`` preset adds a stage 0 that first teaches a randomly initialised LM the course's
 text domain (T1T2 only): that is the "any model" which then learns to talk. It departs from the
-paper in one place: its adapter keeps training in stage 2. Qwen2 can already read, so the paper's
-stage 1 aligns the adapter against a frozen reader; a 3-layer LM that only knows the domain's
-questions cannot transcribe, so its stage 1 cannot align the adapter alone (measured: held-out
-WER above 100 % after stage 1; stage-2 loss at step 550 is 0.23 with the adapter training, 0.60
-with it frozen).
+paper in two places. Its stage 3 feeds back the model's own guesses for half of the audio codes
+(``self_feed``, scheduled sampling: trained on right codes only, the small model derailed after its
+first wrong code; docs/COURSE_CODEC.md). And its adapter keeps training in stage 2: Qwen2 can
+already read, so the paper's stage 1 aligns the adapter against a frozen reader; a 3-layer LM that
+only knows the domain's questions cannot transcribe, so its stage 1 cannot align the adapter alone
+(measured: held-out WER above 100 % after stage 1; stage-2 loss at step 550 is 0.23 with the
+adapter training, 0.60 with it frozen).
 
     >>> s = STAGES["tiny"][1]
     >>> s.trains, s.tasks
