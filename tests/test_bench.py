@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from omni_lib import bench
+from omni_lib import model as model_module
 from omni_lib.config import OmniConfig
 from omni_lib.decode import Request, generate_batch
-from omni_lib import model as model_module
 from omni_lib.model import Int8Linear, KVCache, OmniModel, quantize_int8
 
 CFG = OmniConfig.from_preset("tiny", n_layer=2)
