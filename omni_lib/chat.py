@@ -7,7 +7,14 @@
 ``--ckpt`` is a directory holding the released files (``lit_model.pth``, ``model_config.yaml``)
 or one written by ``OmniModel.save_pretrained`` (the course's training saves its tokenizer
 beside it). Speech in uses batch-parallel A1A2 by default; text in uses T1A2. At the end it
-prints where the time went: Whisper, prefill, first audio, steps per second.
+prints where the wait went (:mod:`omni_lib.latency`): audio load, Whisper, prefill, the 7 steps
+that complete frame 0, the codec's right context, the first chunk's decode; then steps per second
+and the real-time factor of the rest. The first chunk is one frame (``--chunk-frames`` sets the
+later ones), so the first audio comes as early as the codec allows.
+
+``--precision fast`` runs the fast path this CPU supports (:mod:`omni_lib.precision`: int8
+decoder weights; bf16 prefill and bf16 Whisper with native bf16, else int8 Whisper). Its tokens
+can part from the exact ones; ``fp32`` (the default) is the path that reproduces the release.
 
 Wrong input fails before any model loads, in one line (exit 2): a missing ``--ckpt`` or ``--audio``,
 an ``--out`` whose folder does not exist or whose extension soundfile cannot write. An answer with
@@ -22,13 +29,15 @@ import time
 from pathlib import Path
 
 from omni_lib.cli import CommandError, UsageError, add_debug, at_least, command, existing_path, writable_file
+from omni_lib.precision import PRECISIONS
 
 RELEASE_REPO = "gpt-omni/mini-omni"
 
 
-def load_for_chat(ckpt: str):
-    """(model, tokenizer) from a release directory or one of ours."""
+def load_for_chat(ckpt: str, precision: str = "fp32"):
+    """(model, tokenizer) from a release directory or one of ours, in ``precision`` (fp32 or fast)."""
     from omni_lib.model import OmniModel
+    from omni_lib.precision import apply_precision
     from omni_lib.text import TextTokenizer
 
     d = Path(ckpt)
@@ -42,7 +51,7 @@ def load_for_chat(ckpt: str):
     else:
         raise UsageError(f"{ckpt}: not a model directory (expected lit_model.pth + model_config.yaml, or "
                          f"model.safetensors + config.json from OmniModel.save_pretrained)")
-    return model, tok
+    return apply_precision(model, precision), tok
 
 
 @command("python -m omni_lib.chat")
@@ -61,7 +70,10 @@ def main(argv: list[str] | None = None) -> dict:
                                                  "(default: hubertsiuzdak/snac_24khz); a course-codec model "
                                                  "speaks through its own codec.pt")
     ap.add_argument("--random-snac", action="store_true", help="SNAC models, offline demo: random weights (noise!)")
-    ap.add_argument("--chunk-frames", type=at_least(1), default=4, help="frames per streamed audio chunk")
+    ap.add_argument("--chunk-frames", type=at_least(1), default=4, help="frames per streamed audio chunk after "
+                                                                         "the first (which is one frame)")
+    ap.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                    help="fp32: exact (default); fast: int8 weights, bf16 or int8 Whisper, as this CPU allows")
     add_debug(ap)
     args = ap.parse_args(argv)
     # everything a user can get wrong is checked before a model loads (a load takes seconds to minutes)
@@ -90,34 +102,31 @@ def main(argv: list[str] | None = None) -> dict:
     from omni_lib.decode import AudioChunk, Generation, TextPiece, stream
 
     # the question is read first: an unreadable file fails before any model loads
+    t = time.perf_counter()
     wave = load_audio(args.audio, target_rate=16_000) if args.audio else None
+    audio_load_s = time.perf_counter() - t
     t0 = time.perf_counter()
-    model, tok = load_for_chat(args.ckpt)
+    model, tok = load_for_chat(args.ckpt, args.precision)
     codec = speaking_codec(model.cfg, args.ckpt, snac=args.snac, random_snac=args.random_snac)
     load_s = time.perf_counter() - t0
 
-    kw, whisper_ms = {}, 0.0
     if args.audio:
-        t = time.perf_counter()
-        feats, lengths = model.audio_features([wave], 16_000)
-        whisper_ms = (time.perf_counter() - t) * 1000
-        kw["audio_features"] = feats[0, : int(lengths[0])]
+        kw = {"audio": wave, "sample_rate": 16_000}
         task = "A1T2" if args.text_only else "A1A2"
     else:
-        kw["text_ids"] = tok.encode(args.text)
+        kw = {"text_ids": tok.encode(args.text)}
         task = "T1T2" if args.text_only else "T1A2"
     bp = task == "A1A2" and not args.no_batch_parallel
 
-    chunks, first_text, first_audio, result = [], None, None, None
+    chunks, first_text, result = [], None, None
     start = time.perf_counter()
     with torch.inference_mode():
         for item in stream(model, task, codec=codec, tokenizer=tok, chunk_frames=args.chunk_frames,
-                           max_new_steps=args.max_steps, batch_parallel=bp, **kw):
+                           first_chunk_frames=1, max_new_steps=args.max_steps, batch_parallel=bp, **kw):
             if isinstance(item, TextPiece):
                 first_text = first_text if first_text is not None else item.t
                 print(item.text, end="", flush=True)
             elif isinstance(item, AudioChunk):
-                first_audio = first_audio if first_audio is not None else item.t
                 chunks.append(item.audio)
             elif isinstance(item, Generation):
                 result = item
@@ -126,16 +135,19 @@ def main(argv: list[str] | None = None) -> dict:
     audio = torch.cat(chunks) if chunks else torch.zeros(0)
     if args.out and len(audio):
         sf.write(args.out, audio.numpy(), model.cfg.sample_rate)
-    report = {"task": task + (" batch-parallel" if bp else ""), "steps": result.steps, "stop": result.stop,
-              "load_s": load_s, "whisper_ms": whisper_ms,
+    latency = result.latency
+    latency.audio_load_s = audio_load_s if args.audio else 0.0
+    report = {"task": task + (" batch-parallel" if bp else ""), "precision": model.precision.describe(),
+              "steps": result.steps, "stop": result.stop, "load_s": load_s,
               "first_text_ms": None if first_text is None else first_text * 1000,
-              "first_audio_ms": None if first_audio is None else first_audio * 1000,
               "steps_per_s": result.steps / total if total else 0.0,
-              "audio_s": len(audio) / model.cfg.sample_rate, "out": args.out if len(audio) else None}
-    print(f"[{report['task']}] {report['steps']} steps (stop: {report['stop']}), {report['steps_per_s']:.1f} steps/s "
-          f"(real time needs {model.cfg.frames_per_second:.2f}); load {load_s:.1f} s, Whisper {whisper_ms:.0f} ms, "
-          f"first text {_ms(first_text)}, first audio {_ms(first_audio)} after the start of decoding; "
-          f"{report['audio_s']:.2f} s of speech" + (f" -> {args.out}" if report["out"] else ""), file=sys.stderr)
+              "audio_s": len(audio) / model.cfg.sample_rate, "out": args.out if len(audio) else None,
+              "latency": latency.as_dict()}
+    print(f"[{report['task']}, {report['precision']}] {report['steps']} steps (stop: {report['stop']}), "
+          f"{report['steps_per_s']:.1f} steps/s (real time needs {model.cfg.frames_per_second:.2f}); model load "
+          f"{load_s:.1f} s; first text {_ms(first_text)}; {report['audio_s']:.2f} s of speech"
+          + (f" -> {args.out}" if report["out"] else ""), file=sys.stderr)
+    print(f"[latency] {latency.format()}", file=sys.stderr)
     if args.out and not len(audio):     # said, not silent: a script waiting for the file must not find nothing
         raise CommandError(f"the answer has no speech ({result.steps} steps, stop: {result.stop}); nothing "
                            f"written to {args.out}. Allow more steps (--max-steps) or ask again")

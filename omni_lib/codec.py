@@ -363,6 +363,9 @@ class StreamingDecoder:
     10..24 frames on the random-weight model (the tests allow 1e-5). It is the smallest context
     that meets 1e-5: with (2, 2) frames the error is 2.4e-4, with (1, 1) 1e-2, with none 0.17.
 
+    ``first_chunk_frames`` (default ``chunk_frames``) sets the first chunk's size alone: 1 gives the
+    first audio as early as it can be, and later chunks keep the fewer, larger decodes.
+
     Latency: a chunk can only be emitted once its ``right_context`` frames have arrived, i.e.
     ``latency_frames = right_context`` frames x 85.33 ms = 256 ms by default (:attr:`latency_ms`),
     on top of generating the chunk itself. Left context costs compute only.
@@ -379,10 +382,13 @@ class StreamingDecoder:
     :meth:`flush` drops the tail after the last full chunk. For comparison only.
     """
 
-    def __init__(self, codec: Codec, *, chunk_frames: int = 4, left_context: int | None = None,
-                 right_context: int | None = None, reference_mode: bool = False, noise: bool = False):
-        if chunk_frames < 1:
-            raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
+    def __init__(self, codec: Codec, *, chunk_frames: int = 4, first_chunk_frames: int | None = None,
+                 left_context: int | None = None, right_context: int | None = None, reference_mode: bool = False,
+                 noise: bool = False):
+        self.first_chunk_frames = chunk_frames if first_chunk_frames is None or reference_mode else first_chunk_frames
+        if min(chunk_frames, self.first_chunk_frames) < 1:
+            raise ValueError(f"chunk_frames and first_chunk_frames must be >= 1, got {chunk_frames} and "
+                             f"{first_chunk_frames}")
         left, right = (0, 0) if reference_mode else codec.context_frames()
         self.crossfade = 0 if reference_mode else min(codec.crossfade_samples,
                                                       right * codec.cfg.samples_per_frame)
@@ -414,10 +420,14 @@ class StreamingDecoder:
         frames_to_codes(frames, cfg=self.codec.cfg)            # validate now, not at the next decode
         self._buf = torch.cat([self._buf, torch.as_tensor(frames).long().cpu()], dim=1)
         out = []
-        while self._end - self._done >= self.chunk_frames + self.right_context:
-            stop = self._done + self.chunk_frames
+        while self._end - self._done >= self._next_chunk + self.right_context:
+            stop = self._done + self._next_chunk
             out.append(self._decode(stop, stop + self.right_context))
         return out
+
+    @property
+    def _next_chunk(self) -> int:
+        return self.first_chunk_frames if self._done == 0 else self.chunk_frames
 
     def flush(self) -> torch.Tensor:
         """The waveform of the frames not yet emitted (empty in reference mode); then :meth:`reset`."""

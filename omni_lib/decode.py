@@ -88,6 +88,7 @@ class Generation:
     frames: torch.Tensor           # [7, F] SNAC codes (raw 0..4095 when the model is sane)
     tokens: torch.Tensor           # [8, S] every kept step: raw audio values rows 0..6, text ids row 7
     stop: str                      # "eoa", "eot" or "max_steps"
+    latency: "Latency | None" = None   # stream() only: where the wait went (omni_lib.latency)
 
     @property
     def steps(self) -> int:
@@ -294,13 +295,16 @@ class AudioChunk:
 
 def stream(model, task: str, *, codec, tokenizer, audio=None, sample_rate: int = 16_000,
            audio_features: torch.Tensor | None = None, text_ids: Sequence[int] | None = None,
-           chunk_frames: int = 4, reference_mode: bool = False, max_new_steps: int | None = None,
-           batch_parallel: bool = False, sampling: Sampling | None = None) -> Iterator[TextPiece | AudioChunk | Generation]:
+           chunk_frames: int = 4, first_chunk_frames: int | None = None, reference_mode: bool = False,
+           max_new_steps: int | None = None, batch_parallel: bool = False,
+           sampling: Sampling | None = None) -> Iterator[TextPiece | AudioChunk | Generation]:
     """Decode and yield text pieces and audio chunks as soon as they exist; the last item is the Generation.
 
     Frame f is complete at step f + 7; it goes to a :class:`~omni_lib.codec.StreamingDecoder` that
     decodes ``chunk_frames`` frames with 3 frames of context on each side (so the stream equals a
     one-shot decode within 1e-5; the right context costs 256 ms) and flushes the tail.
+    ``first_chunk_frames=1`` makes only the first chunk shorter: first audio 3 steps sooner.
+    The Generation's ``latency`` (:class:`~omni_lib.latency.Latency`) says where the wait went.
     ``reference_mode`` mimics the release: 4-frame chunks decoded alone (seams), first at step 10,
     no tail. Closing the iterator early leaves no state behind.
 
@@ -312,18 +316,29 @@ def stream(model, task: str, *, codec, tokenizer, audio=None, sample_rate: int =
 
     from omni_lib.codec import StreamingDecoder, check_codec, playable
 
+    from omni_lib.latency import Latency
+
     check_codec(model.cfg, codec)
     start = time.perf_counter()
+    clock = lambda: time.perf_counter() - start                          # noqa: E731
     if audio is not None:
         feats, lengths = model.audio_features([audio], sample_rate)
         audio_features = feats[0, : int(lengths[0])]
+    stamps = {"whisper": clock()}
     req = Request(task, audio_features, tuple(text_ids or ()))
     n, ts = model.cfg.n_audio_layers, TokenSpace(model.cfg)
-    decoder = StreamingDecoder(codec, chunk_frames=chunk_frames, reference_mode=reference_mode)
+    decoder = StreamingDecoder(codec, chunk_frames=chunk_frames, first_chunk_frames=first_chunk_frames,
+                               reference_mode=reference_mode)
     speaks = task in SPEECH_OUT_TASKS
     kept: list[Step] = []
     stop, said, warned = "max_steps", "", False
+    first_audio_step, first_chunk_s, rest_s = None, 0.0, 0.0
     for s in decode_steps(model, [req], max_new_steps=max_new_steps, batch_parallel=batch_parallel, sampling=sampling):
+        arrived = clock()
+        if s.step == 0:
+            stamps["prefill"] = arrived
+        elif s.step == n:
+            stamps["first_frame"] = arrived
         if s.done:
             stop = s.done
             break
@@ -343,10 +358,22 @@ def stream(model, task: str, *, codec, tokenizer, audio=None, sample_rate: int =
                               f"(audio specials such as pad_a, or codes past the codebook) inside a frame; they "
                               f"are played as code 0 (an untrained or mis-trained model)")
                 warned = True
-            for chunk in decoder.push(frame):
-                yield AudioChunk(s.step, chunk, time.perf_counter() - start)
-    if speaks:
-        tail = decoder.flush()
-        if len(tail):
-            yield AudioChunk(kept[-1].step if kept else 0, tail, time.perf_counter() - start)
-    yield _collect(model, task, kept, stop)
+            chunks = decoder.push(frame)
+            if chunks and first_audio_step is None:
+                first_audio_step, stamps["right_context"], stamps["codec"] = s.step, arrived, clock()
+                first_chunk_s = len(chunks[0]) / model.cfg.sample_rate
+            for chunk in chunks:
+                yield AudioChunk(s.step, chunk, clock())
+    tail = decoder.flush() if speaks else torch.zeros(0)
+    if len(tail):
+        if first_audio_step is None:                                      # a short answer: all of it at the end
+            first_audio_step, stamps["right_context"], stamps["codec"] = kept[-1].step, arrived, clock()
+        yield AudioChunk(kept[-1].step if kept else 0, tail, clock())
+    gen = _collect(model, task, kept, stop)
+    if first_audio_step is not None:
+        audio_s = gen.frames.shape[1] * model.cfg.samples_per_frame / model.cfg.sample_rate
+        rest_s = max(0.0, audio_s - first_chunk_s) if first_chunk_s else 0.0
+    gen.latency = Latency(stamps, steps_after=0 if first_audio_step is None else len(kept) - 1 - first_audio_step,
+                          after_s=clock() - stamps.get("codec", clock()), audio_after_s=rest_s,
+                          notes={"first_audio_step": first_audio_step})
+    yield gen

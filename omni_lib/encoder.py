@@ -54,6 +54,30 @@ class WhisperEncoder(torch.nn.Module):
         self.dim = audio_encoder.conv2.out_channels
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self._memory: dict[str, torch.Tensor] = {}
+        self.precision = "fp32"
+
+    WHISPER_PRECISIONS = ("fp32", "bf16", "int8")
+
+    def set_precision(self, precision: str) -> "WhisperEncoder":
+        """Encode in ``fp32`` (exact, the default), under ``bf16`` autocast (fast on CPUs with native
+        bf16: AMX, AVX512-BF16), or with ``int8`` linear layers (:class:`~omni_lib.model.Int8Linear`:
+        the CPUs without; this cannot be undone). The features move by about 1-2 %; they are cached
+        apart from the exact ones. :mod:`omni_lib.precision` picks one for the CPU."""
+        if precision not in self.WHISPER_PRECISIONS:
+            raise ValueError(f"Whisper precision {precision!r}: choose one of {self.WHISPER_PRECISIONS}")
+        if self.precision == "int8" and precision != "int8":
+            raise ValueError("this Whisper encoder's linear layers are int8 already: load it again for "
+                             f"{precision}")
+        if precision == "int8" and self.precision != "int8":
+            from omni_lib.model import Int8Linear
+
+            for block in self.encoder.blocks:
+                for parent in (block.attn, block.mlp):
+                    for name, child in list(parent.named_children()):
+                        if isinstance(child, torch.nn.Linear):
+                            setattr(parent, name, Int8Linear(child))
+        self.precision = precision
+        return self
 
     @classmethod
     def from_config(cls, cfg: OmniConfig, *, random_init: bool = False, **kwargs) -> "WhisperEncoder":
@@ -83,12 +107,13 @@ class WhisperEncoder(torch.nn.Module):
         positional embedding sliced to the window; for 30 s it equals ``encoder(mel)``.
         """
         enc = self.encoder
-        x = F.gelu(enc.conv1(mel))
-        x = F.gelu(enc.conv2(x)).permute(0, 2, 1)                   # (B, n_ctx, D)
-        x = x + enc.positional_embedding[: x.shape[1]].to(x.dtype)
-        for block in enc.blocks:
-            x = block(x)
-        return enc.ln_post(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            x = F.gelu(enc.conv1(mel))
+            x = F.gelu(enc.conv2(x)).permute(0, 2, 1)               # (B, n_ctx, D)
+            x = x + enc.positional_embedding[: x.shape[1]].to(x.dtype)
+            for block in enc.blocks:
+                x = block(x)
+            return enc.ln_post(x).float()
 
     def encode(self, waves: Sequence, sample_rate: int | Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """Audio clips (any rate, channels, dtype) -> ``(features [B, L_max, D], lengths [B])``."""
@@ -125,7 +150,8 @@ class WhisperEncoder(torch.nn.Module):
 
     def _key(self, clip: torch.Tensor) -> str:
         h = hashlib.sha256(clip.numpy().tobytes())
-        h.update(f"{self.window_s}|{self.dim}|{self.encoder.conv1.weight.flatten()[:8].tolist()}".encode())
+        exact = "" if self.precision == "fp32" else f"|{self.precision}"      # fp32 keys as before: caches stay valid
+        h.update(f"{self.window_s}|{self.dim}|{self.encoder.conv1.weight.flatten()[:8].tolist()}{exact}".encode())
         return h.hexdigest()[:32]
 
     def clear_cache(self) -> None:

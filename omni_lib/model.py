@@ -187,6 +187,9 @@ def _fbgemm_int8_entry() -> str:
     return "rowwise" if _has_vnni() and legacy else "packed"
 
 
+PREFILL_ROWS = 16     # Int8Linear(bf16_prefill=True): inputs of this many positions or more go through bf16
+
+
 class Int8Linear(nn.Module):
     """A frozen ``nn.Linear`` with int8 weights: 4x fewer bytes to read per matrix-vector product.
 
@@ -204,7 +207,8 @@ class Int8Linear(nn.Module):
         (True, (2, 1, 100))
     """
 
-    def __init__(self, linear: nn.Linear, row_splits: list[tuple[int, int]] | None = None, entry: str | None = None):
+    def __init__(self, linear: nn.Linear, row_splits: list[tuple[int, int]] | None = None, entry: str | None = None,
+                 *, bf16_prefill: bool = False):
         import warnings
 
         super().__init__()
@@ -241,12 +245,19 @@ class Int8Linear(nn.Module):
             if self.entry == "rowwise":           # torch warns (once) at the first product: here, not mid-answer
                 self.forward_rows(torch.zeros(1, self.in_features), *splits[0])
         self.weight_bytes = sum((b - a) * (self.in_features + 8) for a, b in splits)   # int8 rows + their scales
+        # A prefill multiplies many positions by each matrix: compute-bound, where a CPU with native
+        # bf16 (AMX, AVX512-BF16) runs a bf16 copy faster than int8; a step's single position stays int8.
+        self.dense = w.to(torch.bfloat16) if bf16_prefill else None
+        self.dense_bias = None if linear.bias is None or not bf16_prefill else bias.to(torch.bfloat16)
 
     def forward_rows(self, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
         if (start, stop) == (0, self.out_features) and len(self.splits) > 1:
             return torch.cat([self.forward_rows(x, a, b) for a, b in self.splits], dim=-1)
         if (start, stop) not in self._packs:
             raise ValueError(f"rows {start}..{stop} were not packed; packed: {self.splits}")
+        if self.dense is not None and x.numel() // self.in_features >= PREFILL_ROWS:
+            bias = None if self.dense_bias is None else self.dense_bias[start:stop]
+            return nn.functional.linear(x.to(torch.bfloat16), self.dense[start:stop], bias).float()
         if self.entry == "packed":
             return torch.ops.quantized.linear_dynamic(x.float(), self._packs[(start, stop)], self.reduce_range)
         shape, packed, col_offsets, scale, zero, bias, amax = self._packs[(start, stop)]
@@ -257,11 +268,12 @@ class Int8Linear(nn.Module):
         return self.forward_rows(x, 0, self.out_features)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, splits={self.splits}, entry={self.entry}"
+        return (f"in_features={self.in_features}, out_features={self.out_features}, splits={self.splits}, "
+                f"entry={self.entry}" + (", bf16_prefill" if self.dense is not None else ""))
 
 
 @torch.no_grad()
-def quantize_int8(model: "OmniModel", entry: str | None = None) -> "OmniModel":
+def quantize_int8(model: "OmniModel", entry: str | None = None, *, bf16_prefill: bool = False) -> "OmniModel":
     """Replace every linear layer of the backbone's blocks, and the head, by :class:`Int8Linear` (in place).
 
     The head gets its own int8 copy packed as [text | audio] slices (the embedding table stays
@@ -271,6 +283,8 @@ def quantize_int8(model: "OmniModel", entry: str | None = None) -> "OmniModel":
     greedy tokens can differ from float32 where two logits are close. For inference on x86
     CPUs; not for training or saving. ``entry`` picks the fbgemm entry point (see
     :func:`_fbgemm_int8_entry`; by default the faster one this machine can run exactly).
+    ``bf16_prefill`` keeps a bf16 copy of each matrix for inputs of :data:`PREFILL_ROWS` positions
+    or more (the prefill), for CPUs with native bf16 (:mod:`omni_lib.precision` decides).
     """
     if model.tts_adapter is not None:
         raise ValueError("quantize_int8 does not cover the TTS adapter")
@@ -278,10 +292,10 @@ def quantize_int8(model: "OmniModel", entry: str | None = None) -> "OmniModel":
         for parent in (getattr(layer, "self_attn", None), getattr(layer, "mlp", None)):
             for name, child in list((parent.named_children() if parent is not None else [])):
                 if isinstance(child, nn.Linear):
-                    setattr(parent, name, Int8Linear(child, entry=entry))
+                    setattr(parent, name, Int8Linear(child, entry=entry, bf16_prefill=bf16_prefill))
     cfg = model.cfg
     model.lm_head = Int8Linear(model.lm_head, [(0, cfg.text_vocab_size), (cfg.audio_start, cfg.padded_vocab_size)],
-                               entry=entry)
+                               entry=entry)      # the head only ever sees the last position: int8 alone
     return model.eval().requires_grad_(False)
 
 

@@ -72,6 +72,32 @@ def test_first_audio_with_one_frame_chunks(parts):
     assert first.step == 10                                       # frame 0 complete at step 7, + 3 context frames
 
 
+def test_a_one_frame_first_chunk_then_larger_ones_equals_one_shot(parts):
+    cfg, model, codec, tok = parts
+    items, gen = run(model, codec, tok, max_new_steps=30, chunk_frames=4, first_chunk_frames=1)
+    chunks = [i for i in items if isinstance(i, AudioChunk)]
+    assert [c.step for c in chunks[:3]] == [10, 14, 18]          # frame 0 + 3 context; then 4 frames each
+    assert [len(c.audio) // cfg.samples_per_frame for c in chunks[:3]] == [1, 4, 4]
+    one_shot = codec.decode(gen.frames)
+    assert (torch.cat([c.audio for c in chunks]) - one_shot).abs().max() < 1e-5
+
+
+def test_the_latency_pieces_add_up_to_the_first_audio(parts):
+    cfg, model, codec, tok = parts
+    items, gen = run(model, codec, tok, max_new_steps=30, first_chunk_frames=1)
+    lat = gen.latency
+    p = lat.pieces_ms()
+    assert list(p) == ["audio_load_ms", "whisper_ms", "prefill_ms", "first_frame_ms", "right_context_ms",
+                       "codec_ms", "first_audio_ms"]
+    assert all(v >= 0 for v in p.values())
+    assert p["first_audio_ms"] == pytest.approx(sum(v for k, v in p.items() if k != "first_audio_ms"), abs=0.5)
+    first = next(i for i in items if isinstance(i, AudioChunk))
+    assert p["first_audio_ms"] == pytest.approx(first.t * 1000, abs=0.5)   # the same moment the chunk left
+    assert lat.notes["first_audio_step"] == 10 and lat.steps_after == gen.steps - 1 - 10
+    assert lat.audio_after_s == pytest.approx((gen.frames.shape[1] - 1) * cfg.samples_per_frame / cfg.sample_rate)
+    assert lat.real_time_factor > 0 and "first audio" in lat.format()
+
+
 def test_abandoned_stream_then_a_new_one(parts):
     _, model, codec, tok = parts
     _, full = run(model, codec, tok, max_new_steps=25)
@@ -96,7 +122,7 @@ def test_chat_command_on_our_format(parts, tmp_path, capsys):
         warnings.simplefilter("ignore")
         rep = main(["--ckpt", str(tmp_path / "tiny"), "--audio", str(DATA_DIR / "samples" / "rms-0002.flac"),
                     "--out", str(out), "--random-snac", "--max-steps", "20"])
-    assert rep["task"] == "A1A2 batch-parallel" and rep["steps"] <= 20 and rep["whisper_ms"] > 0
+    assert rep["task"] == "A1A2 batch-parallel" and rep["steps"] <= 20 and rep["latency"]["whisper_ms"] > 0
     audio, rate = sf.read(out)
     assert rate == 24_000 and len(audio) == (rep["steps"] - 7) * cfg.samples_per_frame
     err = capsys.readouterr().err
