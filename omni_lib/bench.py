@@ -1,12 +1,14 @@
 """How fast does it talk, and what does a training step cost? Benchmarks on this machine.
 
     python -m omni_lib.bench decode --preset mini-omni [--dtype fp32|bf16|int8] [--steps 64] [--json]
+    python -m omni_lib.bench latency --preset mini-omni [--precision fp32 fast] [--json]
     python -m omni_lib.bench train --preset mini-omni [--micro-batch 1] [--seq-len 512] [--json]
     python -m omni_lib.bench eval ...       # the evaluation benchmark: arguments go to omni_lib.eval.bench_main
 
-``train`` (one optimizer step of a stage, measured, and the paper's 8×A100 schedule, computed)
-lives in :mod:`omni_lib.bench_train`; the rest of this module is ``decode``: decoding speed,
-ours against a reference-style decode.
+``latency`` (the time to first audio of a spoken question, piece by piece, each piece against
+its own bound) lives in :mod:`omni_lib.bench_latency`, ``train`` (one optimizer step of a stage,
+measured, and the paper's 8×A100 schedule, computed) in :mod:`omni_lib.bench_train`; the rest
+of this module is ``decode``: decoding speed, ours against a reference-style decode.
 
 ``decode`` builds the model of the preset with random weights (same cost as the real ones), then
 measures in ONE run, interleaving the decoders round by round so that a busy machine slows all of
@@ -20,9 +22,7 @@ them alike:
   sync (``.item()``) per sampled token. In fp32, and also in ``--dtype`` when that differs.
 
 It prints prefill time, ms per step and steps/s against the real-time bar (11.72 steps/s: one
-SNAC frame per step), the time to first audio broken into its parts (Whisper encode, prefill,
-the 7 steps after step 0 that complete frame 0, the 3 steps that bring the streaming decoder's
-right context, the SNAC decode of that first chunk), peak memory, and the memory-bandwidth
+SNAC frame per step), peak memory, and the memory-bandwidth
 bound: weight bytes read per step / the read bandwidth measured in the same run. The bandwidth
 is sampled just before every timed run (:class:`BandwidthProbe`) and each run is judged against
 its own sample: this machine's bandwidth moves by a fifth within minutes, and a bound taken
@@ -58,7 +58,7 @@ import warnings
 
 import torch
 
-from omni_lib import bench_train
+from omni_lib import bench_latency, bench_train
 from omni_lib.cli import add_debug, at_least, command, positive
 from omni_lib.config import PRESETS, OmniConfig
 from omni_lib.decode import Request, decode_steps
@@ -68,8 +68,6 @@ from omni_lib.tokens import TokenSpace, build_batch_parallel
 DTYPES = ("fp32", "bf16", "int8")
 OURS = ("ours", "ours_text_ended", "matrix_products")   # our rows; the others are what ours is compared with
 REFERENCE_SLOTS = 2048            # the release's KV cache: block_size slots, all attended every step
-FIRST_FRAME_STEPS = 7             # frame 0 is complete after step 7: steps 1..7 after the prefill's step 0
-CONTEXT_STEPS = 3                 # the seamless streamer's right context (frames 1..3): steps 8..10
 
 
 # ---------------------------------------------------------------------------------- models
@@ -266,56 +264,17 @@ def time_matrix_products(model: OmniModel, steps: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------- speech in / out
-def time_whisper(cfg: OmniConfig, seconds: float) -> tuple[float, float, torch.Tensor]:
-    """Encode ``seconds`` of (random) speech with the preset's Whisper (random weights, same cost).
-
-    Returns the encode time in ms as the library runs it (fp32), the time of the same encode
-    under bf16 autocast (for comparison only: CPUs with AMX/AVX512-BF16 run it much faster),
-    and the features.
-    """
+def question_features(cfg: OmniConfig, seconds: float) -> torch.Tensor:
+    """Whisper features ``[L, D]`` of ``seconds`` of (random) speech, from the preset's Whisper with
+    random weights: the prompt the decoders are timed on (Whisper's own time: ``bench latency``)."""
     from omni_lib.encoder import WhisperEncoder
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         enc = WhisperEncoder.from_config(cfg, random_init=True)
-    g = torch.Generator().manual_seed(1)
-    enc.encode([0.1 * torch.randn(int(16_000 * seconds), generator=g)], 16_000)         # warm-up
-    wave = 0.1 * torch.randn(int(16_000 * seconds), generator=g)                         # new audio: no cache hit
-    t = time.perf_counter()
+    wave = 0.1 * torch.randn(int(16_000 * seconds), generator=torch.Generator().manual_seed(1))
     feats, lengths = enc.encode([wave], 16_000)
-    ms = (time.perf_counter() - t) * 1e3
-    mel = enc.mel(wave)[None]
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        enc(mel)                                                                         # warm-up
-        t = time.perf_counter()
-        enc(mel)
-        bf16_ms = (time.perf_counter() - t) * 1e3
-    return ms, bf16_ms, feats[0, : int(lengths[0])]
-
-
-def time_snac_first_chunk(codec, *, reference: bool) -> tuple[float, str]:
-    """SNAC decode of the first audio chunk, as the streaming decoder does it (best of 3, ms).
-
-    Ours: ``StreamingDecoder(chunk_frames=1)``: frame 0 with its 3 right-context frames (no left
-    context exists yet), i.e. 4 frames decoded once frame 3 is complete. Reference-style: a
-    4-frame chunk decoded alone (``reference_mode``), at the same step.
-    """
-    from omni_lib.codec import StreamingDecoder
-
-    cfg = codec.cfg
-    frames = torch.randint(0, cfg.audio_codebook_size, (cfg.n_audio_layers, 8), generator=torch.Generator().manual_seed(2))
-    best = float("inf")
-    for _ in range(3):                                     # the first run warms up; keep the best
-        dec = StreamingDecoder(codec, chunk_frames=4 if reference else 1, reference_mode=reference)
-        for f in range(frames.shape[1]):
-            t = time.perf_counter()
-            chunks = dec.push(frames[:, f: f + 1])
-            if chunks:
-                best = min(best, (time.perf_counter() - t) * 1e3)
-                break
-    how = ("4 frames decoded alone (reference mode)" if reference
-           else "frame 0 + 3 right-context frames (StreamingDecoder, chunk_frames=1)")
-    return best, how
+    return feats[0, : int(lengths[0])]
 
 
 # ---------------------------------------------------------------------------------- the benchmark
@@ -335,16 +294,6 @@ def _summary(runs: list[dict], weight_bytes: int | None) -> dict:
         out["fraction_of_bound"] = round(statistics.median(fractions), 3)
         out["fraction_of_bound_range"] = [round(min(fractions), 3), round(max(fractions), 3)]
     return out
-
-
-def _ttfa(whisper_ms: float, run: dict, snac_ms: float) -> dict:
-    """Time to first audio in parts; the steps are counted at the run's median ms per step."""
-    ms = run["ms_per_step"]
-    parts = {"whisper_encode_ms": round(whisper_ms, 1), "prefill_ms": run["prefill_ms"],
-             "first_frame_steps_ms": round(FIRST_FRAME_STEPS * ms, 1),
-             "context_steps_ms": round(CONTEXT_STEPS * ms, 1), "snac_decode_ms": round(snac_ms, 1)}
-    parts["total_ms"] = round(sum(parts.values()), 1)
-    return parts
 
 
 @torch.inference_mode()
@@ -405,10 +354,9 @@ def bench_decode(preset: str = "mini-omni", dtype: str = "fp32", steps: int = 64
                                  + sum(getattr(m, "weight_bytes", 0) for m in ours_model.modules()) / 2**20, 1)
     result["weight_mb_per_step"] = round(weight_bytes["ours"] / 2**20, 1)
 
-    log(f"Whisper ({cfg.whisper_model}, {cfg.whisper_window_s:g} s window) on {audio_seconds:g} s of speech")
-    whisper_ms, whisper_bf16_ms, feats = time_whisper(cfg, audio_seconds)
+    log(f"Whisper features of a {audio_seconds:g} s question")
+    feats = question_features(cfg, audio_seconds)
     result["prompt_positions"] = len(feats) + 3
-    result["whisper_encode_bf16_autocast_ms"] = round(whisper_bf16_ms, 1)
     result["kv_cache_mb"] = {"ours": round(ours_model.new_kv_cache(2, len(feats) + 3 + steps).nbytes() / 2**20, 1),
                              "reference": round(ours_model.new_kv_cache(2, REFERENCE_SLOTS).nbytes() / 2**20, 1)}
 
@@ -454,19 +402,6 @@ def bench_decode(preset: str = "mini-omni", dtype: str = "fp32", steps: int = 64
     if dtype != "fp32" and "reference_fp32" in models:
         result["logits_rel_err_vs_fp32"] = logits_error(ours_model, base, feats)
 
-    log("SNAC decode of the first chunk")
-    from omni_lib.codec import Codec
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")                                 # the random-weights warning
-        codec = Codec.load(random_init=True, cfg=cfg)
-    snac_ms, how = time_snac_first_chunk(codec, reference=False)
-    snac_ref_ms, how_ref = time_snac_first_chunk(codec, reference=True)
-    result["time_to_first_audio"] = {"ours": _ttfa(whisper_ms, result["ours"], snac_ms), "ours_snac": how}
-    ref_name = "reference_fp32" if "reference_fp32" in result else next((k for k in result if k.startswith("reference_")), None)
-    if ref_name:
-        result["time_to_first_audio"][ref_name] = _ttfa(whisper_ms, result[ref_name], snac_ref_ms)
-        result["time_to_first_audio"]["reference_snac"] = how_ref
     # The probe is allocated before the models and kept to the end, so in a fresh process (the
     # command) the peak includes it: take it out.
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - probe.nbytes / 2**20, 1)
@@ -509,15 +444,6 @@ def format_table(r: dict) -> str:
     yes = {True: "yes", False: "no"}
     lines.append(f"real time (>= {r['real_time_steps_per_s']} steps/s): ours {yes[r['ours']['real_time']]}, "
                  f"text ended {yes[r['ours_text_ended']['real_time']]}")
-    for name, t in r["time_to_first_audio"].items():
-        if isinstance(t, dict):
-            lines.append(f"time to first audio, {name}: {t['total_ms']:.0f} ms = Whisper {t['whisper_encode_ms']:.0f} "
-                         f"+ prefill {t['prefill_ms']:.0f} + 7 steps to frame 0 {t['first_frame_steps_ms']:.0f} "
-                         f"+ 3 more steps {t['context_steps_ms']:.0f} + SNAC {t['snac_decode_ms']:.0f}")
-    lines.append(f"  (SNAC, ours: {r['time_to_first_audio']['ours_snac']}"
-                 + (f"; reference: {r['time_to_first_audio']['reference_snac']})" if "reference_snac" in
-                    r["time_to_first_audio"] else ")"))
-    lines.append(f"  (Whisper under bf16 autocast, not used by the library yet: {r['whisper_encode_bf16_autocast_ms']:.0f} ms)")
     lines.append(f"peak memory (max RSS of the process, all models, less the bandwidth probe): {r['peak_rss_mb']:.0f} MiB; KV cache "
                  f"{r['kv_cache_mb']['ours']} MiB (ours: prompt + steps) vs {r['kv_cache_mb']['reference']} MiB "
                  f"({REFERENCE_SLOTS} slots)")
@@ -556,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="reference-style decode in fp32, in --dtype, both (default) or none")
     d.add_argument("--no-plain", action="store_true", help="skip the plain loop (fast=False)")
     d.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    bench_latency.add_arguments(sub.add_parser("latency", help="time to first audio of a spoken question, piece "
+                                               "by piece, fp32 and fast, each piece against its own bound"))
     bench_train.add_arguments(sub.add_parser("train", help="one training step: time and memory measured, "
                                              "FLOPs and the paper's 8xA100 schedule computed"))
     sub.add_parser("eval", add_help=False, help="the evaluation benchmark (omni_lib.eval.bench_main; "
@@ -563,6 +491,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.command == "train":
         return bench_train.run(args)
+    if args.command == "latency":
+        return bench_latency.run(args)
     if args.steps < 4 or args.rounds < 1:
         p.error("--steps must be at least 4 (2 are spent ending the text) and --rounds at least 1")
     log = (lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True)) if not args.json else None
