@@ -409,12 +409,15 @@ def main(argv: list[str] | None = None) -> dict:
         return bench_main(argv[1:])
     if argv[:1] == ["ear"]:
         return ear_main(argv[1:])
+    if argv[:1] == ["fast"]:
+        return fast_main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m omni_lib.eval", description=__doc__.splitlines()[0])
     add_debug(p)
     sub = p.add_subparsers(dest="command", required=True)
     a = sub.add_parser("asr", help="WER on LibriSpeech-layout splits, resumable, with the paper's table")
     sub.add_parser("bench", help="batched decoding against one utterance at a time (see bench --help)")
     sub.add_parser("ear", help="a course model's speech scored by ear (Whisper) on the course corpus (see ear --help)")
+    sub.add_parser("fast", help="how often --precision fast answers as fp32 does (see fast --help)")
     _add_model_args(a)
     a.add_argument("--data-root", default=str(DATA_DIR / "LibriSpeech"), help="folder holding the split folders")
     a.add_argument("--splits", nargs="+", default=list(SPLITS))
@@ -487,6 +490,27 @@ def ear_main(argv: list[str] | None = None) -> dict:
         for i, (ref, text, heard) in enumerate(rows):
             print(f"{name}[{i}] reference: {ref!r} | wrote: {text!r} | said (Whisper heard): {heard!r}")
     print(f"results in {out / 'by_ear.json'}")
+    return report
+
+
+def fast_main(argv: list[str] | None = None) -> dict:
+    """``python -m omni_lib.eval fast --ckpt DIR``: the fast path (:mod:`omni_lib.precision`) against
+    fp32 on the course corpus's held-out voices, spoken and written: how often the answers agree."""
+    from omni_lib.precision import fast_agreement
+
+    p = argparse.ArgumentParser(prog="python -m omni_lib.eval fast", description=fast_main.__doc__.split("\n")[0])
+    p.add_argument("--ckpt", required=True, help="a model directory: the release (lit_model.pth) or ours")
+    p.add_argument("--data-root", default=str(DATA_DIR / "course"), help="the course corpus (its questions' audio)")
+    p.add_argument("--n", type=at_least(1), default=24, help="questions, evenly spaced (default 24)")
+    p.add_argument("--max-steps", type=at_least(8), default=96, help="steps per answer at most (default 96)")
+    add_debug(p)
+    args = p.parse_args(argv)
+    if not Path(args.data_root, "assistant.jsonl").is_file():
+        p.error(f"--data-root {args.data_root}: no assistant.jsonl there (the course corpus is data/course)")
+    if args.ckpt != "gpt-omni/mini-omni":
+        existing_path(args.ckpt, "--ckpt", kind="dir", hint="a model folder, or gpt-omni/mini-omni for the release")
+    report = fast_agreement(args.ckpt, args.data_root, n=args.n, max_new_steps=args.max_steps, progress=True)
+    print(json.dumps(report, indent=2))
     return report
 
 

@@ -95,3 +95,45 @@ def apply_precision(model, precision: str | Precision = "fast", cpu: dict | None
             model.whisper.set_precision(p.whisper)
         model.__dict__["precision"] = p          # an attribute, not a module or a saved field
     return model
+
+
+def fast_agreement(ckpt, data_root, *, n: int = 24, max_new_steps: int = 96, cpu: dict | None = None,
+                   progress: bool = False) -> dict:
+    """How often the fast path says what the exact one says, on the course corpus's held-out voices.
+
+    ``ckpt`` (any model folder ``load_for_chat`` reads, the release included) is loaded twice, in
+    fp32 and fast. ``n`` spoken questions (evenly spaced over ``test-voices``) are answered
+    batch-parallel from their audio, each path through its own Whisper, and the same questions
+    written (T1A2). Per set: the share of answers whose text is identical, whose every token is
+    identical, and the mean share of leading steps on which all 8 tokens agree.
+    """
+    from pathlib import Path
+
+    from tqdm.auto import tqdm
+
+    from omni_lib.audio import load_audio
+    from omni_lib.chat import load_for_chat
+    from omni_lib.decode import generate
+    from omni_lib.prepare import read_manifest
+
+    rows = [r for r in read_manifest(Path(data_root)) if r["split"] == "test-voices"]
+    rows = rows[:: max(1, len(rows) // n)][:n]
+    exact, tok = load_for_chat(ckpt, "fp32")
+    fast, _ = load_for_chat(ckpt, resolve("fast", cpu))
+    sets = {"spoken": [], "written": []}
+    for r in tqdm(rows, desc="fp32 vs fast", disable=not progress):
+        wave = load_audio(Path(data_root) / r["question_audio"], target_rate=16_000)
+        for name, kw in (("spoken", dict(audio=wave, batch_parallel=True)),
+                         ("written", dict(text_ids=tok.encode(r["question"])))):
+            task = "A1A2" if name == "spoken" else "T1A2"
+            a, b = (generate(m, task, max_new_steps=max_new_steps, **kw) for m in (exact, fast))
+            lead = next((k for k in range(min(a.steps, b.steps)) if not bool((a.tokens[:, k] == b.tokens[:, k]).all())),
+                        min(a.steps, b.steps))
+            sets[name].append((a.text_ids == b.text_ids, a.tokens.shape == b.tokens.shape and
+                               bool((a.tokens == b.tokens).all()), lead / max(a.steps, 1)))
+    out = {"precision": fast.precision.describe(), "n": len(rows)}
+    for name, res in sets.items():
+        out[name] = {"text_identical": sum(r[0] for r in res) / len(res),
+                     "tokens_identical": sum(r[1] for r in res) / len(res),
+                     "leading_steps_equal": sum(r[2] for r in res) / len(res)}
+    return out

@@ -126,7 +126,16 @@ def test_chat_command_on_our_format(parts, tmp_path, capsys):
     audio, rate = sf.read(out)
     assert rate == 24_000 and len(audio) == (rep["steps"] - 7) * cfg.samples_per_frame
     err = capsys.readouterr().err
-    assert "steps/s" in err and "first audio" in err
+    assert "steps/s" in err and "first audio" in err and "fp32: exact" in err
+    lat = rep["latency"]
+    assert lat["first_audio_ms"] == pytest.approx(sum(v for k, v in lat.items() if k.endswith("_ms")
+                                                      and k != "first_audio_ms"), abs=0.5)
+    assert lat["audio_load_ms"] > 0 and lat["first_audio_step"] == 10     # one-frame first chunk: 7 + 3 context
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fast = main(["--ckpt", str(tmp_path / "tiny"), "--audio", str(DATA_DIR / "samples" / "rms-0002.flac"),
+                     "--out", str(tmp_path / "fast.wav"), "--random-snac", "--max-steps", "20", "--precision", "fast"])
+    assert fast["precision"].startswith("fast: int8") and sf.read(tmp_path / "fast.wav")[1] == 24_000
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rep = main(["--ckpt", str(tmp_path / "tiny"), "--text", "what is two plus two", "--random-snac",
