@@ -148,7 +148,7 @@ class BandwidthProbe:
 
 # ---------------------------------------------------------------------------------- decoders
 def time_ours(model: OmniModel, feats: torch.Tensor, steps: int, *, fast: bool = True,
-              text_ended: bool = False) -> dict:
+              text_ended: bool = False, share_prefix: bool = True) -> dict:
     """Run :func:`decode_steps` batch-parallel; the prefill time and each step's time (ms).
 
     ``text_ended``: the text answer ends at once (a forward hook makes ``eot`` win at steps 0
@@ -166,7 +166,8 @@ def time_ours(model: OmniModel, feats: torch.Tensor, steps: int, *, fast: bool =
     try:
         t0 = time.perf_counter()
         stamps, tokens = [], []
-        for s in decode_steps(model, [Request("A1A2", feats)], max_new_steps=steps, batch_parallel=True, fast=fast):
+        for s in decode_steps(model, [Request("A1A2", feats)], max_new_steps=steps, batch_parallel=True, fast=fast,
+                                share_prefix=share_prefix):
             stamps.append(time.perf_counter())
             tokens.append(s.audio.tolist() + [s.text])
     finally:

@@ -103,13 +103,14 @@ def whisper_flops(name: str, window_s: float) -> float:
 
 
 def prefill_flops(cfg, positions: int, rows: int = 2) -> float:
-    """Matrix FLOPs of a ``rows`` x ``positions`` prefill (causal attention: half the T² products)
-    and the head on each row's last position (audio and text slices, batch-parallel)."""
+    """Matrix FLOPs of a batch-parallel prefill of ``rows`` prompts of ``positions`` that differ only
+    in their last position (the shared prefix runs once: see ``decode_steps``; causal attention:
+    half the T² products), and the head on each row's last position (audio and text slices)."""
     from omni_lib.bench_train import matmul_params
 
     p = matmul_params(cfg)
     d_attn = cfg.n_head * cfg.head_size
-    macs = rows * (p["blocks"] * positions + cfg.n_layer * d_attn * positions * positions)
+    macs = p["blocks"] * (positions + rows - 1) + cfg.n_layer * d_attn * positions * (positions + rows - 1)
     macs += p["text_head"] + cfg.n_audio_layers * p["audio_head"]
     return 2.0 * macs
 

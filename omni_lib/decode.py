@@ -120,7 +120,7 @@ def _prompt(model, req: Request) -> tuple[torch.Tensor, torch.Tensor | None]:
 @torch.inference_mode()
 def decode_steps(model, requests: Sequence[Request], *, max_new_steps: int | None = None,
                  batch_parallel: bool = False, sampling: Sampling | None = None,
-                 fast: bool = True) -> Iterator[Step]:
+                 fast: bool = True, share_prefix: bool = True) -> Iterator[Step]:
     """The one decoding loop: yields a :class:`Step` per live request per step, until all stop.
 
     Several requests decode as one left-padded batch (each at its own positions, each stopping on
@@ -132,6 +132,11 @@ def decode_steps(model, requests: Sequence[Request], *, max_new_steps: int | Non
     (it is ``pad_t`` from then on: in a spoken answer, most steps). ``fast=False`` is the plain
     loop: the backbone's own forward and growing cache, every logit of every row. Both give the
     same tokens when greedy (up to float rounding); ``python -m omni_lib.bench decode`` times them.
+
+    ``share_prefix`` (fast, batch-parallel): the two rows' prompts differ only in their last
+    position, so the blocks run the rest once and row 1 copies its keys and values: half the
+    prefill. The same numbers in float; with int8 weights each product's input scale is taken
+    over what it is given, so tokens may differ from a full two-row prefill's where logits are close.
     """
     if not (hasattr(model, "embed") and hasattr(model, "cfg") and hasattr(model, "tokens")):
         raise TypeError(f"decoding needs an OmniModel (one text head and 7 audio heads); got "
@@ -183,8 +188,18 @@ def decode_steps(model, requests: Sequence[Request], *, max_new_steps: int | Non
 
     cache = model.new_kv_cache(B, longest + max_new_steps) if fast and hasattr(model, "new_kv_cache") else None
     rows = head_rows()
-    out = model(None, inputs_embeds=x, attention_mask=mask, position_ids=pos, past_key_values=cache,
-                use_cache=True, last_only=True, **rows)
+    if share_prefix and cache is not None and batch_parallel and torch.equal(x[0, :-1], x[1, :-1]):
+        # [A1A2, A1T2] differ only in the last prompt position (answer_a or pad_a): the blocks run
+        # the shared prefix once, for row 0, whose keys and values row 1 then copies (half the prefill)
+        model._blocks_cached(x[:1, :-1], cache.rows(slice(0, 1)), mask[:1, :-1], pos[:1, :-1])
+        cache.k[:, 1:, :, : longest - 1] = cache.k[:, :1, :, : longest - 1]
+        cache.v[:, 1:, :, : longest - 1] = cache.v[:, :1, :, : longest - 1]
+        cache.length = longest - 1
+        out = model(None, inputs_embeds=x[:, -1:], attention_mask=mask, position_ids=pos[:, -1:],
+                    past_key_values=cache, use_cache=True, last_only=True, **rows)
+    else:
+        out = model(None, inputs_embeds=x, attention_mask=mask, position_ids=pos, past_key_values=cache,
+                    use_cache=True, last_only=True, **rows)
     past = cache if cache is not None else out.past_key_values
 
     speaks = torch.tensor([r.task in SPEECH_OUT_TASKS for r in requests_rows], device=device)

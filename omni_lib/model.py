@@ -27,6 +27,7 @@ building), and the head computed only for the vocabulary slices a row needs (``t
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +115,12 @@ class KVCache:
 
     def nbytes(self) -> int:
         return 2 * self.k.numel() * self.k.element_size()
+
+    def rows(self, rows: slice) -> "KVCache":
+        """A view of some batch rows (the same storage; its ``length`` is its own)."""
+        view = copy.copy(self)
+        view.k, view.v, view.valid = self.k[:, rows], self.v[:, rows], self.valid[rows]
+        return view
 
     def mask(self, start: int, stop: int) -> torch.Tensor | None:
         """Boolean ``(B, 1, T, stop)`` mask for queries in slots ``start..stop-1``, or None if all may look."""

@@ -88,6 +88,25 @@ def test_batch_parallel_equals_the_spec_loop(release):
     assert ours.frames.shape == (7, ours.steps - 7)
 
 
+def test_batch_parallel_runs_the_shared_prompt_prefix_once(release):
+    _, model = release
+    feats = torch.randn(6, CFG.whisper_dim, generator=torch.Generator().manual_seed(8))
+    shapes = []
+    hook = model.backbone.layers[0].self_attn.q_proj.register_forward_pre_hook(
+        lambda mod, args: shapes.append(tuple(args[0].shape[:2])))
+    try:
+        shared = [s.audio.tolist() + [s.text] for s in decode_steps(model, [Request("A1A2", feats)],
+                                                                      max_new_steps=12, batch_parallel=True)]
+        n_shared = len(shapes)
+        full = [s.audio.tolist() + [s.text] for s in decode_steps(model, [Request("A1A2", feats)], max_new_steps=12,
+                                                                    batch_parallel=True, share_prefix=False)]
+    finally:
+        hook.remove()
+    T = build_batch_parallel(CFG, n_audio=6).shape[-1]
+    assert shapes[:2] == [(1, T - 1), (2, 1)] and shapes[n_shared] == (2, T)   # prefix once, then the last column
+    assert shared == full
+
+
 def test_a_batch_of_requests_equals_one_at_a_time(release):
     _, model = release
     g = torch.Generator().manual_seed(9)
