@@ -10,6 +10,7 @@ One module per idea of the paper (arXiv 2408.16725):
 * :mod:`omni_lib.delay`   the delay pattern that lets the model talk while it thinks
 * :mod:`omni_lib.viz`     the plots the notebooks share
 * :mod:`omni_lib.course`  ``make course``: run every notebook and summarise
+* :mod:`omni_lib.precision`  fp32, or the fast path this CPU runs well; :mod:`omni_lib.latency` where the wait goes
 """
 
 __version__ = "0.1.0"
